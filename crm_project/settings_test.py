@@ -1,0 +1,22 @@
+"""Test settings: the real settings with DEBUG-style defaults, fast hashing and plain static storage."""
+
+import os
+
+os.environ.setdefault("DEBUG", "true")
+os.environ.setdefault("FERNET_KEYS", "test-fernet-key-newest,test-fernet-key-older")
+
+from crm_project.settings import *  # noqa: E402,F403
+
+DEBUG = False  # tests run like production, minus HTTPS
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+SECURE_HSTS_SECONDS = 0
+ALLOWED_HOSTS = ["*"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# django-q2 reads Q_CLUSTER once at import: run tasks inline in tests (STACK §2).
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class QuickbooksIntegrationConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "quickbooks_integration"
+    verbose_name = "QuickBooks"

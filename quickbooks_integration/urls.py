@@ -1,0 +1,3 @@
+"""URLs of the QuickBooks integration: OAuth connect/callback/disconnect (DESIGN §3)."""
+
+urlpatterns: list = []

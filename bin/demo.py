@@ -1,23 +1,94 @@
-"""`make demo`: migrate, load the demo data, then run the web server (grows with the emulator and worker)."""
+"""`make demo`: migrate, load the demo data, then run the QBO emulator, the django-q2 worker and the web server.
+
+All three run as child processes of this script; Ctrl-C stops them together. Nothing here is needed in
+production, where the web server and `manage.py qcluster` are run by the process manager.
+"""
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "8765"))
+WEB = os.environ.get("DEMO_ADDRESS", "127.0.0.1:8000")
+LOGINS = (
+    ("admin", "admin-demo", "superuser: connects QuickBooks"),
+    ("owner", "owner-demo", "owner: dashboards, reads everything"),
+    ("bookkeeper", "bookkeeper-demo", "bookkeeper: review queues, failed syncs"),
+    ("staff", "staff-demo", "office staff: contacts, quotes, invoices"),
+)
 
 
 def manage(*args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True)
 
 
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for_port(port: int, process: subprocess.Popen, name: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not port_open(port):
+        if process.poll() is not None:
+            raise SystemExit(f"{name} exited with status {process.returncode}; see its output above.")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{name} did not open port {port} within {seconds:.0f} s.")
+        time.sleep(0.2)
+
+
 def main() -> None:
     os.environ.setdefault("DEBUG", "true")
-    manage("migrate", "--noinput")
+    os.environ.setdefault("QUICKBOOKS_EMULATOR_URL", f"http://127.0.0.1:{EMULATOR_PORT}")
+    if port_open(EMULATOR_PORT):
+        raise SystemExit(f"Port {EMULATOR_PORT} is in use: stop what runs there or set EMULATOR_PORT.")
+    manage("migrate", "--noinput", "-v", "0")
     manage("load_demo")
-    print("\nAdmin: http://127.0.0.1:8000/admin/\n", flush=True)
-    manage("runserver", "127.0.0.1:8000", "--noreload")
+
+    children: list[subprocess.Popen] = []
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "qbo_emulator", "--port", str(EMULATOR_PORT), "--seed", "demo"], cwd=ROOT
+    )
+    children.append(emulator)
+
+    def stop(*_: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    wait_for_port(EMULATOR_PORT, emulator, "The QuickBooks emulator")
+    children.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT))
+    web = subprocess.Popen([sys.executable, "manage.py", "runserver", WEB, "--noreload"], cwd=ROOT)
+    children.append(web)
+    wait_for_port(int(WEB.rsplit(":", 1)[1]), web, "The web server")
+
+    print("\n" + "=" * 72)
+    print(f"Attack-a-Crack CRM demo: http://{WEB}/admin/")
+    print(f"QuickBooks Online emulator: http://127.0.0.1:{EMULATOR_PORT}/ (seed: demo)")
+    for username, password, role in LOGINS:
+        print(f"  {username:<11} / {password:<16} {role}")
+    print("Log in as admin and open QuickBooks > Connection to connect the emulated company.")
+    print("Ctrl-C stops everything.")
+    print("=" * 72 + "\n", flush=True)
+    while all(child.poll() is None for child in children):
+        time.sleep(0.5)
+    stopped = next(child for child in children if child.poll() is not None)
+    print(f"{stopped.args} exited with status {stopped.returncode}; stopping the others.", flush=True)
+    stop()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,58 @@
+"""Contact admin: search by any phone format, CSV import/export, financial fields editable only by bookkeepers."""
+
+from django.contrib import admin
+
+from crm.models import CONTACT_FINANCIAL_FIELDS, Contact
+from crm.normalization import phone_to_e164
+from crm.resources import ContactResource
+
+from .base import CrmImportExportAdmin
+
+# Written by the QuickBooks integration only; nobody edits them by hand.
+QUICKBOOKS_FIELDS = ("quickbooks_customer_id", "quickbooks_sync_token")
+
+
+@admin.register(Contact)
+class ContactAdmin(CrmImportExportAdmin):
+    resource_classes = [ContactResource]
+    list_display = (
+        "display_name",
+        "company_name",
+        "phone",
+        "email",
+        "city",
+        "source",
+        "customer_type",
+        "outstanding_balance",
+        "quickbooks_customer_id",
+    )
+    list_filter = ("source", "customer_type", "tax_exempt", "state")
+    search_fields = ("first_name", "last_name", "company_name", "email", "phone", "mobile_phone", "zip_code")
+    date_hierarchy = "created_at"
+    readonly_fields = ("phone_e164", "mobile_phone_e164", *QUICKBOOKS_FIELDS, "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("first_name", "last_name", "company_name", "source")}),
+        ("Phone and e-mail", {"fields": (("phone", "phone_e164"), ("mobile_phone", "mobile_phone_e164"), "email")}),
+        ("Address", {"fields": ("address_line1", "address_line2", ("city", "state", "zip_code"))}),
+        ("Financial", {"fields": CONTACT_FINANCIAL_FIELDS}),
+        ("QuickBooks", {"fields": QUICKBOOKS_FIELDS, "classes": ("collapse",)}),
+        ("History", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+    )
+
+    @admin.display(description="Name", ordering="last_name")
+    def display_name(self, obj: Contact) -> str:
+        return obj.display_name
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.has_perm("crm.view_financials"):
+            fields += CONTACT_FINANCIAL_FIELDS
+        return fields
+
+    def get_search_results(self, request, queryset, search_term):
+        """Also find "(617) 555-0134" when the contact typed "617.555.0134": compare the E.164 forms."""
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        e164 = phone_to_e164(search_term)
+        if e164:
+            queryset |= self.model.objects.filter(phone_e164=e164) | self.model.objects.filter(mobile_phone_e164=e164)
+        return queryset, may_have_duplicates

@@ -1,0 +1,63 @@
+"""django-import-export resources: CSV import/export of contacts, activities and products.
+
+Every resource validates each row with the model's `full_clean()` (`clean_model_instances`), which also
+normalizes phones and e-mails (the models' `clean()`), and imports in one transaction (`use_transactions`): one
+bad row means nothing is written and the preview names the row and field (STACK §2). QuickBooks ids, sync tokens
+and the contact's financial fields are not importable or exported: the integration and the bookkeeper own them.
+"""
+
+from import_export import fields, resources, widgets
+
+from crm.models import Activity, Contact, Product
+
+
+class StrictResource(resources.ModelResource):
+    """Common options: validate every instance, all-or-nothing, report unchanged rows as skipped."""
+
+    class Meta:
+        abstract = True
+        clean_model_instances = True
+        use_transactions = True
+        skip_unchanged = True
+        report_skipped = True
+
+
+class ContactResource(StrictResource):
+    class Meta(StrictResource.Meta):
+        model = Contact
+        fields = (
+            "id",
+            "first_name",
+            "last_name",
+            "company_name",
+            "phone",
+            "mobile_phone",
+            "email",
+            "address_line1",
+            "address_line2",
+            "city",
+            "state",
+            "zip_code",
+            "source",
+        )
+        export_order = fields
+
+
+class ActivityResource(StrictResource):
+    """Activities reference their contact by id (phone numbers are shared by households, so not a key)."""
+
+    contact = fields.Field(
+        attribute="contact", column_name="contact", widget=widgets.ForeignKeyWidget(Contact, field="pk")
+    )
+
+    class Meta(StrictResource.Meta):
+        model = Activity
+        fields = ("id", "contact", "kind", "direction", "occurred_at", "phone_number", "summary", "duration_seconds")
+        export_order = fields
+
+
+class ProductResource(StrictResource):
+    class Meta(StrictResource.Meta):
+        model = Product
+        fields = ("id", "name", "description", "item_type", "unit_price", "unit_cost", "taxable", "active", "sku")
+        export_order = fields

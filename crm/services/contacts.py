@@ -1,0 +1,40 @@
+"""A contact's financial summary (total sales, outstanding balance, last payment, average days to pay).
+
+Derived from the CRM's own invoices and payments. The QuickBooks sync may instead write QBO's figures (Customer
+Balance) into the same fields; whichever ran last wins, so the integration calls this only for unlinked contacts.
+"""
+
+from decimal import Decimal
+
+from django.db.models import Max, Sum
+
+from crm.models import Contact, Invoice, InvoiceStatus, Payment, PaymentApplication
+from crm.money import q
+
+
+def contact_financials_recalculate(*, contact: Contact) -> Contact:
+    invoices = Invoice.objects.filter(contact=contact).exclude(status=InvoiceStatus.VOID)
+    sums = invoices.aggregate(total=Sum("total"), balance=Sum("balance_due"))
+    contact.total_sales = q(sums["total"])
+    contact.outstanding_balance = q(sums["balance"])
+    contact.last_payment_date = Payment.objects.filter(contact=contact).aggregate(d=Max("payment_date"))["d"]
+
+    # Average days from invoice date to payment date, weighted per application (rows, not amounts: simple
+    # and what a bookkeeper expects to read).
+    days = [
+        (paid - issued).days
+        for paid, issued in PaymentApplication.objects.filter(invoice__contact=contact).values_list(
+            "payment__payment_date", "invoice__issue_date"
+        )
+    ]
+    contact.average_days_to_pay = q(Decimal(sum(days)) / len(days)) if days else None
+    contact.save(
+        update_fields=[
+            "total_sales",
+            "outstanding_balance",
+            "last_payment_date",
+            "average_days_to_pay",
+            "updated_at",
+        ]
+    )
+    return contact

@@ -1,0 +1,138 @@
+"""Quote and invoice totals, conversion of a quote to an invoice, voiding and marking sent.
+
+Totals follow QBO (RELIABILITY §D3): each line is q(qty × unit price), the subtotal is the sum of rounded lines,
+tax is rounded once on the taxable subtotal (none for a tax-exempt contact), total = subtotal + tax. An invoice's
+amount paid is the sum of its payment applications and its status follows from the balance.
+"""
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from crm.errors import DocumentStateError
+from crm.models import Invoice, InvoiceItem, InvoiceStatus, Quote, QuoteStatus
+from crm.models.sales import EmailStatus, LineItem
+from crm.money import ZERO, line_amount, q, tax_amount
+
+
+@dataclass(frozen=True)
+class DocumentTotals:
+    subtotal: Decimal
+    tax_amount: Decimal
+    total: Decimal
+
+
+def document_totals(*, lines: Iterable[LineItem], tax_rate: Decimal, tax_exempt: bool = False) -> DocumentTotals:
+    """Pure: the totals of a document from its lines, exactly as QBO would compute TotalAmt."""
+    subtotal = ZERO
+    taxable = ZERO
+    for line in lines:
+        amount = line_amount(line.quantity, line.unit_price)
+        subtotal += amount
+        if line.taxable:
+            taxable += amount
+    tax = ZERO if tax_exempt else tax_amount(taxable, tax_rate)
+    return DocumentTotals(subtotal=q(subtotal), tax_amount=tax, total=q(subtotal + tax))
+
+
+def quote_recalculate(*, quote: Quote) -> Quote:
+    """Store the quote's subtotal, tax and total from its current lines; returns the same (updated) quote."""
+    totals = document_totals(lines=quote.items.all(), tax_rate=quote.tax_rate, tax_exempt=quote.contact.tax_exempt)
+    quote.subtotal, quote.tax_amount, quote.total = totals.subtotal, totals.tax_amount, totals.total
+    quote.save(update_fields=["subtotal", "tax_amount", "total", "updated_at"])
+    return quote
+
+
+def invoice_status_derive(invoice: Invoice, today: datetime.date) -> str:
+    """Pure: the status the money implies. Void stays void; an untouched draft stays draft; paid when nothing is
+    owed; overdue past the due date; partially paid; otherwise sent. Bulk writers (the demo loader) use it too."""
+    if invoice.status == InvoiceStatus.VOID:
+        return InvoiceStatus.VOID
+    if invoice.status == InvoiceStatus.DRAFT and invoice.amount_paid == ZERO:
+        return InvoiceStatus.DRAFT
+    if invoice.total > ZERO and invoice.balance_due <= ZERO:
+        return InvoiceStatus.PAID
+    if invoice.due_date and invoice.due_date < today:
+        return InvoiceStatus.OVERDUE
+    if invoice.amount_paid > ZERO:
+        return InvoiceStatus.PARTIALLY_PAID
+    return InvoiceStatus.SENT
+
+
+
+
+def invoice_recalculate(*, invoice: Invoice, today: datetime.date | None = None) -> Invoice:
+    """Store totals from the lines, amount paid from the payment applications, the balance and the status."""
+    totals = document_totals(
+        lines=invoice.items.all(), tax_rate=invoice.tax_rate, tax_exempt=invoice.contact.tax_exempt
+    )
+    invoice.subtotal, invoice.tax_amount, invoice.total = totals.subtotal, totals.tax_amount, totals.total
+    invoice.amount_paid = q(invoice.payment_applications.aggregate(s=Sum("amount"))["s"])
+    invoice.balance_due = ZERO if invoice.status == InvoiceStatus.VOID else q(invoice.total - invoice.amount_paid)
+    invoice.status = invoice_status_derive(invoice, today or timezone.localdate())
+    invoice.save(
+        update_fields=["subtotal", "tax_amount", "total", "amount_paid", "balance_due", "status", "updated_at"]
+    )
+    return invoice
+
+
+@transaction.atomic
+def quote_convert_to_invoice(
+    *, quote: Quote, issue_date: datetime.date | None = None, due_date: datetime.date | None = None
+) -> Invoice:
+    """Copy an accepted (or sent/draft) quote's lines into a new draft invoice and mark the quote converted."""
+    quote = Quote.objects.select_for_update().select_related("contact").get(pk=quote.pk)
+    if quote.status in (QuoteStatus.CONVERTED, QuoteStatus.DECLINED, QuoteStatus.EXPIRED):
+        raise DocumentStateError(f"quote {quote} is {quote.get_status_display().lower()} and cannot be invoiced")
+    invoice = Invoice.objects.create(
+        contact=quote.contact,
+        quote=quote,
+        issue_date=issue_date or timezone.localdate(),
+        due_date=due_date,
+        currency=quote.currency,
+        tax_rate=quote.tax_rate,
+        terms=quote.terms,
+        notes=quote.notes,
+    )
+    for item in quote.items.all():
+        # save() per line (not bulk_create) so each line's amount is computed and quantized the one way.
+        InvoiceItem(
+            invoice=invoice,
+            product_id=item.product_id,
+            description=item.description,
+            quantity=item.quantity,
+            unit_price=item.unit_price,
+            taxable=item.taxable,
+            position=item.position,
+        ).save()
+    quote.status = QuoteStatus.CONVERTED
+    quote.save(update_fields=["status", "updated_at"])
+    return invoice_recalculate(invoice=invoice)
+
+
+@transaction.atomic
+def invoice_void(*, invoice: Invoice) -> Invoice:
+    """Void instead of delete (money records are never deleted casually); refused while payments are applied."""
+    invoice = Invoice.objects.select_for_update().select_related("contact").get(pk=invoice.pk)
+    if invoice.payment_applications.exists():
+        raise DocumentStateError(f"invoice {invoice} has payments applied; unapply them before voiding")
+    invoice.status = InvoiceStatus.VOID
+    invoice.save(update_fields=["status", "updated_at"])
+    return invoice_recalculate(invoice=invoice)
+
+
+def invoice_mark_sent(*, invoice: Invoice, when: datetime.datetime | None = None) -> Invoice:
+    """Record that the invoice went to the customer (QBO EmailStatus=EmailSent); a draft becomes sent."""
+    if invoice.status == InvoiceStatus.VOID:
+        raise DocumentStateError(f"invoice {invoice} is void")
+    invoice.email_status = EmailStatus.EMAIL_SENT
+    invoice.sent_at = when or timezone.now()
+    if invoice.status == InvoiceStatus.DRAFT:
+        invoice.status = InvoiceStatus.SENT
+    invoice.save(update_fields=["email_status", "sent_at", "status", "updated_at"])
+    return invoice

@@ -22,6 +22,11 @@ from qbo_emulator.query import run_query  # noqa: E402
 from qbo_emulator.seeds import load_seed  # noqa: E402
 
 PAGE_SQL = "SELECT * FROM Customer STARTPOSITION 1 MAXRESULTS 1000"
+HTTP_EXTRA_SQL = (
+    "SELECT COUNT(*) FROM Customer",
+    "SELECT * FROM Customer ORDERBY Id STARTPOSITION 99001 MAXRESULTS 1000",
+    "SELECT * FROM Customer WHERE Active = true ORDERBY DisplayName STARTPOSITION 1 MAXRESULTS 100",
+)
 
 
 def timed(fn, repeat: int = 1) -> tuple[float, object]:
@@ -98,9 +103,12 @@ def bench_server(seed: str, customers: int, requests_count: int) -> None:
                 response = session.post(url, data=PAGE_SQL, headers=headers, timeout=120)
                 response.raise_for_status()
             elapsed = time.perf_counter() - start
-        print(f"HTTP POST /query {PAGE_SQL!r}: {requests_count / elapsed:.2f} requests/s "
-              f"({elapsed / requests_count * 1000:.0f} ms each, {rows} rows, {size / 1e6:.2f} MB per response, "
-              f"{requests_count} sequential requests)")
+            print(f"HTTP POST /query {PAGE_SQL!r}: {requests_count / elapsed:.2f} requests/s "
+                  f"({elapsed / requests_count * 1000:.0f} ms each, {rows} rows, {size / 1e6:.2f} MB per response, "
+                  f"{requests_count} sequential requests)")
+            for sql in HTTP_EXTRA_SQL:
+                seconds, _ = timed(lambda sql=sql: session.post(url, data=sql, headers=headers, timeout=120), repeat=3)
+                print(f"  HTTP {sql}: {seconds * 1000:.0f} ms (best of 3)")
     finally:
         emulator.stop()
 

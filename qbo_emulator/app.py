@@ -32,6 +32,7 @@ from .faults import (
     system_fault,
     throttle_xml,
 )
+from .idtoken import id_token, jwks
 from .limits import Limiter, Limits
 from .loader import export_realm, import_realm, load_realm
 from .oauth import OAuthServer
@@ -115,7 +116,7 @@ class EmulatorApp:
         if path.startswith("/v3/company/"):
             return self.api(request)
         if path == "/op/v1/jwks":
-            return self._json({"keys": []})
+            return self._json(jwks())
         if path in (
             "/connect/oauth2",
             "/oauth2/v1/tokens/bearer",
@@ -281,10 +282,16 @@ class EmulatorApp:
         else:
             return self._token_error("unsupported_grant_type")
         access, refresh, connection = result
-        return self._json(
-            self.oauth.token_response(access, refresh, connection, hard=hard),
-            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
-        )
+        body = self.oauth.token_response(access, refresh, connection, hard=hard)
+        if grant == "authorization_code" and "openid" in connection.scope.split():
+            body["id_token"] = id_token(
+                issuer=f"{self.host_url(request)}/op/v1",
+                client_id=client_id,
+                realm_id=connection.realm_id,
+                subject=_subject(connection.realm_id),
+                now=self.clock.timestamp(),
+            )
+        return self._json(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     def revoke(self, request: Request) -> Response:
         if request.method != "POST":
@@ -316,7 +323,7 @@ class EmulatorApp:
         realm = self.store.realms.get(connection.realm_id)
         return self._json(
             {
-                "sub": uuid.uuid5(uuid.NAMESPACE_URL, f"qbo-emulator:{connection.realm_id}").hex,
+                "sub": _subject(connection.realm_id),
                 "email": "emulator.user@example.com",
                 "emailVerified": True,
                 "givenName": "Emulator",
@@ -494,10 +501,10 @@ class EmulatorApp:
         from . import query as query_module
 
         def rows_for(entity: str) -> list[dict[str, Any]]:
-            return [public(obj) for obj in realm.objects.get(entity, {}).values()]
+            return list(realm.table(entity).values())
 
         try:
-            result = query_module.run_query(sql, rows_for, now=now)
+            result = query_module.run_query(sql, rows_for, now=now, cached_order=realm.in_order)
         except query_module.QueryError as exc:
             message = getattr(exc, "message", None) or (exc.args[0] if exc.args else "Invalid query")
             detail = getattr(exc, "detail", None) or (exc.args[1] if len(exc.args) > 1 else str(exc))
@@ -662,6 +669,11 @@ class EmulatorApp:
 def _sleep(seconds: float) -> None:
     if seconds and seconds > 0:
         time.sleep(float(seconds))
+
+
+def _subject(realm_id: str) -> str:
+    """The OpenID subject of the emulator's one user in a company (userinfo `sub`, id_token `sub`)."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"qbo-emulator:{realm_id}").hex
 
 
 def _bearer(request: Request) -> str | None:

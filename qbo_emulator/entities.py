@@ -88,6 +88,8 @@ MONEY_KEYS = {
     "DiscountAmount",
 }
 INT_KEYS = {"DueDays", "DiscountDays", "DayOfMonthDue", "DueNextMonthDays", "DiscountDayOfMonth"}
+NUMERIC_KEYS = MONEY_KEYS | INT_KEYS
+ZERO_MEANS_ABSENT = ("LineNum", "TxnLineId", "TaxInclusiveAmt")  # python-quickbooks' defaults for server-set values
 REF_DROP = ("name", "type")
 EMAIL_STATUS = {"NotSet", "NeedToSend", "EmailSent"}
 PRINT_STATUS = {"NotSet", "NeedToPrint", "PrintComplete"}
@@ -136,18 +138,7 @@ def to_decimal(value: Any, key: str) -> Decimal:
 def clean(value: Any, key: str = "") -> Any:
     """Normalize request JSON: "" and None mean absent, [] means absent, refs lose name/type, numbers become Decimal."""
     if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        is_ref = "value" in value and key.endswith("Ref")
-        for k, v in value.items():
-            if is_ref and k in REF_DROP:
-                continue
-            if k in ("LineNum", "TxnLineId", "TaxInclusiveAmt") and (v in (0, "", None)):
-                continue
-            cv = clean(v, k)
-            if cv is None:
-                continue
-            out[k] = cv
-        return out
+        return _clean_object(value, key)
     if isinstance(value, list):
         items = [clean(v, key) for v in value]
         items = [v for v in items if v is not None]
@@ -172,6 +163,24 @@ def clean(value: Any, key: str = "") -> Any:
             return to_decimal(value, key)
         return value
     return value
+
+
+def _clean_object(value: dict[str, Any], key: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    is_ref = "value" in value and key.endswith("Ref")
+    for k, v in value.items():
+        if type(v) is str and k not in NUMERIC_KEYS:  # the common case, without a call (100,000-customer seeds)
+            if v and not (is_ref and k in REF_DROP):
+                out[k] = v
+            continue
+        if is_ref and k in REF_DROP:
+            continue
+        if k in ZERO_MEANS_ABSENT and (v in (0, "", None)):
+            continue
+        cv = clean(v, k)
+        if cv is not None:
+            out[k] = cv
+    return out
 
 
 def currency(ref: Any) -> dict[str, str]:
@@ -225,7 +234,10 @@ class Company:
         meta["LastUpdatedTime"] = meta_time(self.now)
 
     def _record(self, entity: str, obj_id: str, op: str) -> None:
+        """Log a change. Every change is logged, in-place edits of other objects included, so this is also where
+        the table learns that its cached query orders are stale."""
         if not self.seeding:
+            self.realm.table(entity).touch()
             self.store.record(self.realm, self.now, entity, obj_id, op)
 
     def _finish(self, entity: str, obj: dict[str, Any]) -> dict[str, Any]:
@@ -295,8 +307,8 @@ class Company:
         self._finish(entity, obj)
         self._index_new(entity, obj)
         self.realm.table(entity)[obj["Id"]] = obj
-        self._after_txn_write(entity, obj, None)
         self._record(entity, obj["Id"], "Create")
+        self._after_txn_write(entity, obj, None)  # follow-on changes (links, balances) are logged after it
         return obj
 
     def update(self, entity: str, body: Any, *, include_void: bool = False) -> dict[str, Any]:
@@ -339,9 +351,25 @@ class Company:
         self._unindex(entity, existing)
         self._index_new(entity, obj)
         self.realm.table(entity)[obj["Id"]] = obj
-        self._after_txn_write(entity, obj, existing)
         self._record(entity, obj["Id"], op)
+        self._after_txn_write(entity, obj, existing)
+        if entity == "Customer" and obj.get("FullyQualifiedName") != existing.get("FullyQualifiedName"):
+            self._rename_jobs(obj)
         return obj
+
+    def _rename_jobs(self, parent: dict[str, Any]) -> None:
+        """A renamed (or deactivated) customer renames its jobs' FullyQualifiedName "Parent:Job", all the way down;
+        each renamed job is a changed object (new SyncToken, an Update in the change log)."""
+        for child_id in sorted(self.realm.children.get(parent["Id"], ()), key=int):
+            child = self.realm.get("Customer", child_id)
+            if child is None:
+                continue
+            name = f"{parent['FullyQualifiedName']}:{child['DisplayName']}"
+            if child.get("FullyQualifiedName") != name:
+                child["FullyQualifiedName"] = name
+                self._bump(child)
+                self._record("Customer", child_id, "Update")
+                self._rename_jobs(child)
 
     def delete(self, entity: str, body: Any) -> dict[str, Any]:
         if entity not in TXN_ENTITIES:
@@ -351,8 +379,8 @@ class Company:
         self._detach_links(entity, existing)
         self._unindex(entity, existing)
         del self.realm.table(entity)[obj_id]
-        self._after_txn_write(entity, None, existing)
         self._record(entity, obj_id, "Delete")
+        self._after_txn_write(entity, None, existing)
         return {"domain": "QBO", "status": "Deleted", "Id": obj_id}
 
     def void(self, entity: str, body: Any) -> dict[str, Any]:
@@ -375,8 +403,8 @@ class Company:
         obj["_voided"] = True
         self._bump(obj)
         self.realm.table(entity)[obj["Id"]] = obj
-        self._after_txn_write(entity, obj, existing)
         self._record(entity, obj["Id"], "Void")
+        self._after_txn_write(entity, obj, existing)
         return obj
 
     def send(self, entity: str, obj_id: str, send_to: str | None) -> dict[str, Any]:
@@ -1216,10 +1244,33 @@ class Company:
     def refresh_customer_balance(self, customer_id: str) -> None:
         """Customer.Balance = open invoice balances - unapplied payments.
 
-        BalanceWithJobs adds the jobs' balances, up the parent chain."""
+        BalanceWithJobs adds the jobs' balances, up the parent chain. A customer whose balance changed is a changed
+        object: new SyncToken and LastUpdatedTime, and an Update in the change log (CDC, webhooks). QBO's exact
+        behaviour is UNCONFIRMED; this is the stricter choice (a SyncToken read before the invoice is now stale)."""
         customer = self.realm.get("Customer", customer_id)
         if customer is None:
             return
+        before = self._balances_up_the_chain(customer)
+        self._recompute_balance(customer)
+        self._refresh_with_jobs(customer)
+        for node_id, old in before.items():
+            node = self.realm.get("Customer", node_id)
+            if node is not None and not self.seeding and _balances(node) != old:
+                self._bump(node)
+                self._record("Customer", node_id, "Update")
+
+    def _balances_up_the_chain(self, customer: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+        """(Balance, BalanceWithJobs) of the customer and each of its parents, by Id."""
+        out: dict[str, tuple[Any, Any]] = {}
+        node: dict[str, Any] | None = customer
+        while node is not None and node["Id"] not in out:
+            out[node["Id"]] = _balances(node)
+            parent_id = ref_value(node.get("ParentRef"))
+            node = self.realm.get("Customer", parent_id) if parent_id else None
+        return out
+
+    def _recompute_balance(self, customer: dict[str, Any]) -> None:
+        customer_id = customer["Id"]
         balance = ZERO
         for entity, txn_id in self.realm.txns_by_customer.get(customer_id, ()):
             txn = self.realm.get(entity, txn_id)
@@ -1230,7 +1281,6 @@ class Company:
             elif entity == "Payment":
                 balance -= txn.get("UnappliedAmt", ZERO)
         customer["Balance"] = q(balance)
-        self._refresh_with_jobs(customer)
 
     def _refresh_with_jobs(self, customer: dict[str, Any]) -> None:
         seen: set[str] = set()
@@ -1245,6 +1295,10 @@ class Company:
             node["BalanceWithJobs"] = q(total)
             parent_id = ref_value(node.get("ParentRef"))
             node = self.realm.get("Customer", parent_id) if parent_id else None
+
+
+def _balances(customer: dict[str, Any]) -> tuple[Any, Any]:
+    return customer.get("Balance"), customer.get("BalanceWithJobs")
 
 
 def _payment_applied(payment: dict[str, Any] | None) -> dict[str, Decimal]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from decimal import Decimal
 from typing import Any
@@ -146,6 +147,10 @@ def export_realm(realm: RealmState) -> dict[str, Any]:
         "next_doc": realm.next_doc,
         "changes": [[c.seq, c.time.isoformat(), c.entity, c.id, c.op, c.webhook] for c in realm.changes],
         "sent_emails": realm.sent_emails,
+        "replay": [  # requestid -> the original answer, so a retry after a restart still gets it
+            [request_id, status, headers, base64.b64encode(body).decode("ascii")]
+            for request_id, (status, headers, body) in realm.replay.items()
+        ],
     }
 
 
@@ -155,6 +160,10 @@ def import_realm(store: Store, data: dict[str, Any], now: dt.datetime) -> RealmS
     realm.next_id = dict(data.get("next_id", {}))
     realm.next_doc = dict(data.get("next_doc", {}))
     realm.sent_emails = list(data.get("sent_emails", []))
+    realm.replay = {
+        request_id: (int(status), [tuple(header) for header in headers], base64.b64decode(body))
+        for request_id, status, headers, body in data.get("replay", [])
+    }
     realm.changes = [
         ChangeEntry(int(seq), dt.datetime.fromisoformat(when), realm.realm_id, entity, obj_id, op, bool(hook))
         for seq, when, entity, obj_id, op, hook in data.get("changes", [])

@@ -8,6 +8,7 @@ import string
 import threading
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from .clock import Clock
@@ -104,10 +105,11 @@ class OAuthServer:
             }
 
     def load(self, data: dict[str, Any]) -> None:
+        """The inverse of export(). The state file's JSON reader gives Decimal numbers: times become floats again."""
         with self.lock:
-            self.connections = {c["id"]: Connection(**c) for c in data.get("connections", [])}
-            self.refresh_tokens = {t["token"]: RefreshToken(**t) for t in data.get("refresh_tokens", [])}
-            self.access_tokens = {t["token"]: AccessToken(**t) for t in data.get("access_tokens", [])}
+            self.connections = {c["id"]: Connection(**_floats(c)) for c in data.get("connections", [])}
+            self.refresh_tokens = {t["token"]: RefreshToken(**_floats(t)) for t in data.get("refresh_tokens", [])}
+            self.access_tokens = {t["token"]: AccessToken(**_floats(t)) for t in data.get("access_tokens", [])}
 
     def clear_grants(self) -> None:
         with self.lock:
@@ -271,3 +273,7 @@ class OAuthServer:
             if self.clock.timestamp() >= record.expires_at:
                 return None, f"Token expired: {token[:50]}"
             return connection, ""
+
+
+def _floats(record: dict[str, Any]) -> dict[str, Any]:
+    return {key: float(value) if isinstance(value, Decimal) else value for key, value in record.items()}

@@ -17,11 +17,13 @@ Grammar (keywords, entity and property names and string values are case-insensit
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from itertools import islice
 from typing import Any
 
 try:
@@ -31,7 +33,10 @@ try:
 except Exception:  # pragma: no cover - no tz database
     COMPANY_TZ = timezone(timedelta(hours=-8))
 
-__all__ = ["ENTITIES", "NAME_LIST_ENTITIES", "Query", "QueryError", "canonical_entity", "parse", "run_query"]
+__all__ = [
+    "ENTITIES", "NAME_LIST_ENTITIES", "Query", "QueryError", "canonical_entity", "default_sort_key", "parse",
+    "run_query",
+]
 
 DEFAULT_MAX_RESULTS = 100
 MAX_MAX_RESULTS = 1000
@@ -591,17 +596,20 @@ class _Resolver:
         self.rows = rows
         self.known = {name.lower(): name for name in DOCUMENTED_FIELDS.get(entity, ())}
         for row in rows[: self._SAMPLE]:
-            for key in row:
-                self.known.setdefault(key.lower(), key)
+            self._learn(row)
         self._scanned = len(rows) <= self._SAMPLE
+
+    def _learn(self, row: dict) -> None:
+        for key in row:
+            if not key.startswith("_"):  # the store's internal keys are not properties
+                self.known.setdefault(key.lower(), key)
 
     def _lookup_top(self, name: str) -> str | None:
         found = self.known.get(name.lower())
         if found is None and not self._scanned:  # a property only some later row carries
             self._scanned = True
             for row in self.rows:
-                for key in row:
-                    self.known.setdefault(key.lower(), key)
+                self._learn(row)
             found = self.known.get(name.lower())
         return found
 
@@ -691,10 +699,15 @@ def _predicate(cond: Condition, get: Callable[[dict], Any], today: date) -> Call
         numbers = {_as_number(v) for v in values}
         if None not in numbers:  # Id = '5000', CustomerRef IN ('1', '2'), TotalAmt = 85: a set lookup per row
 
+            # a canonical digit string ("5000") equals an integral number exactly when it is that number's text
+            integral_texts = {str(int(n)) for n in numbers if n == int(n)}
+
             def number_eq(row: dict) -> bool:
                 value = get(row)
                 if isinstance(value, dict):
                     value = value.get("value")
+                if type(value) is str and value.isdigit() and value.isascii() and value[0] != "0":
+                    return value in integral_texts
                 number = _as_number(value)
                 if number is not None:
                     return number in numbers
@@ -731,7 +744,7 @@ def _sort_value(value: Any) -> tuple:
     return (4, str(value))
 
 
-def _default_sort_key(entity: str) -> Callable[[dict], Any]:
+def default_sort_key(entity: str) -> Callable[[dict], Any]:
     """QBO's order without ORDERBY: customers by FullyQualifiedName, jobs right after their parent; other names
     lists by their display name in code-point order ("PG&E" before "Pam Seitz"); transactions by Id (API.md §3.2).
     Sorts are stable, so ties keep the store's order and successive pages never overlap.
@@ -765,6 +778,11 @@ def _clone(value: Any) -> Any:
     return value
 
 
+def _clone_row(row: dict) -> dict:
+    """A copy of one stored object as the wire shows it: the store's internal ``_`` keys left out."""
+    return {k: _clone(v) for k, v in row.items() if not k.startswith("_")}
+
+
 _ALWAYS_PROJECTED = ("Id", "SyncToken", "domain")
 
 
@@ -796,19 +814,28 @@ def _mentions_active(conditions: Iterable[Condition]) -> bool:
     return any(cond.path[0].lower() == "active" for cond in conditions)
 
 
+Sorter = Callable[[list[dict]], list[dict]]
+#: ``cached_order(entity, order_name, sort)``: ``sort(every stored row of entity, in store order)``, which the caller
+#: may keep until the entity's next write (the emulator does). ``order_name`` identifies the order.
+OrderCache = Callable[[str, str, Sorter], list[dict]]
+
+
 def run_query(
     sql: str,
     rows_for: Callable[[str], list[dict]],
     *,
     now: datetime | None = None,
     today: date | None = None,
+    cached_order: OrderCache | None = None,
 ) -> dict:
     """Answer ``sql`` the way QBO's query endpoint does and return the whole response body.
 
-    ``rows_for(entity)`` returns every stored object of that canonical entity, inactive ones included; they are not
-    modified (returned rows are copies), so the caller may pass its stored dicts as they are. ``now`` (the caller's
-    clock) stamps ``time`` in the company's offset (default: the real time) and ``today`` resolves ``CURRENT_DATE``
-    (default: ``now``'s company date). Raises :class:`QueryError` for invalid queries.
+    ``rows_for(entity)`` returns every stored object of that canonical entity in store order, inactive ones included;
+    they are not modified (returned rows are copies, without the store's internal ``_`` keys), so the caller may pass
+    its stored dicts as they are. With ``cached_order`` (see :data:`OrderCache`) a page is read off the front of a
+    cached sorted list instead of sorting the matches; the answer is the same. ``now`` (the caller's clock) stamps
+    ``time`` in the company's offset (default: the real time) and ``today`` resolves ``CURRENT_DATE`` (default:
+    ``now``'s company date). Raises :class:`QueryError` for invalid queries.
     """
     query = parse(sql)
     rows = rows_for(query.entity)
@@ -821,27 +848,83 @@ def run_query(
     fields = None
     if query.fields is not None:
         fields = tuple(resolver.resolve(path)[0] for path in query.fields)
-
-    matched = [row for row in rows if row.get("Active") is not False] if hide_inactive else list(rows)
-    for pred in predicates:  # one pass per condition: cheaper than all() per row
-        matched = [row for row in matched if pred(row)]
-
     stamp = _timestamp(now)
     if query.count:
-        return {"QueryResponse": {"totalCount": len(matched)}, "time": stamp}
-
-    if sort_keys:
-        for get, desc in reversed(sort_keys):
-            matched.sort(key=lambda row, get=get: _sort_value(get(row)), reverse=desc)
-    else:
-        matched.sort(key=_default_sort_key(query.entity))
+        return {"QueryResponse": {"totalCount": _count(rows, predicates, hide_inactive)}, "time": stamp}
 
     start = query.start_position - 1
-    page = matched[start : start + query.max_results]
+    stop = start + query.max_results
+    default_key = default_sort_key(query.entity)
+    if cached_order is not None:
+        ordered = cached_order(query.entity, _order_name(query, resolver), _sorter(sort_keys, default_key))
+        page = list(islice(_matching(ordered, predicates, hide_inactive), start, stop))
+    else:
+        page = _first_sorted(_matching(rows, predicates, hide_inactive), stop, sort_keys, default_key)[start:]
     if not page:
         return {"QueryResponse": {}, "time": stamp}
-    out = [_clone(row) for row in page] if fields is None else [_project(row, fields) for row in page]
+    out = [_clone_row(row) for row in page] if fields is None else [_project(row, fields) for row in page]
     return {
         "QueryResponse": {query.entity: out, "startPosition": query.start_position, "maxResults": len(out)},
         "time": stamp,
     }
+
+
+def _count(rows: list[dict], predicates: list[Callable[[dict], bool]], hide_inactive: bool) -> int:
+    """COUNT(*): ``len`` when nothing filters, one pass over the rows otherwise."""
+    if not predicates:
+        return len(rows) - sum(1 for row in rows if row.get("Active") is False) if hide_inactive else len(rows)
+    return sum(1 for _ in _matching(rows, predicates, hide_inactive))
+
+
+def _matching(rows: list[dict], predicates: list[Callable[[dict], bool]], hide_inactive: bool) -> Iterable[dict]:
+    """The rows passing every condition, lazily and in their given order."""
+    matched: Iterable[dict] = rows
+    if hide_inactive:
+        matched = (row for row in matched if row.get("Active") is not False)
+    for pred in predicates:
+        matched = filter(pred, matched)
+    return matched
+
+
+def _order_name(query: Query, resolver: _Resolver) -> str:
+    """A name for the query's row order: "" for the default order, else its resolved ORDERBY keys."""
+    return ", ".join(".".join(resolver.resolve(path)) + (" DESC" if desc else "") for path, desc in query.order_by)
+
+
+def _sorter(sort_keys: list[tuple[Callable[[dict], Any], bool]], default_key: Callable[[dict], Any]) -> Sorter:
+    """Sorts rows by the ORDERBY keys (stable passes from the last key to the first), else by ``default_key``."""
+
+    def sort(rows: list[dict]) -> list[dict]:
+        if not sort_keys:
+            return sorted(rows, key=default_key)
+        out = list(rows)
+        for get, desc in reversed(sort_keys):
+            out.sort(key=lambda row, get=get: _sort_value(get(row)), reverse=desc)
+        return out
+
+    return sort
+
+
+def _first_sorted(
+    matched: Iterable[dict],
+    count: int,
+    sort_keys: list[tuple[Callable[[dict], Any], bool]],
+    default_key: Callable[[dict], Any],
+) -> list[dict]:
+    """The first ``count`` matches in query order, exactly as the full stable sort gives them.
+
+    With at most one sort key and a page that is a small part of the matches, ``heapq.nsmallest``/``nlargest``
+    (documented equal to ``sorted(...)[:n]``, ties included) picks them without sorting every row.
+    """
+    rows = list(matched)
+    if len(sort_keys) > 1 or count * 4 >= len(rows):
+        return _sorter(sort_keys, default_key)(rows)[:count]
+    key, descending = default_key, False
+    if sort_keys:
+        get, descending = sort_keys[0]
+
+        def key(row: dict) -> tuple:
+            return _sort_value(get(row))
+
+    pick = heapq.nlargest if descending else heapq.nsmallest
+    return pick(count, rows, key=key)

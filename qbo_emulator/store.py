@@ -1,4 +1,4 @@
-"""In-memory company state: objects per realm, sequences, indexes, the one change log, requestid replay, locks."""
+"""In-memory company state: objects per realm, sequences, indexes, change log, requestid replay, sort caches, locks."""
 
 from __future__ import annotations
 
@@ -18,6 +18,37 @@ ID_SEQUENCE = {
     "Invoice": "txn",
     "Payment": "txn",
 }
+
+
+class Table(dict):
+    """One entity's objects by Id. `version` counts the writes and in-place edits (`touch`), so a derived cache
+    (a query order) knows when to rebuild."""
+
+    version = 0
+
+    def touch(self) -> None:
+        """Note an in-place edit of a stored object (a balance, a link): cached orders are stale."""
+        self.version += 1
+
+    def __setitem__(self, key: str, value: dict[str, Any]) -> None:
+        self.version += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.version += 1
+        super().__delitem__(key)
+
+    def pop(self, *args: Any) -> Any:
+        self.version += 1
+        return super().pop(*args)
+
+    def clear(self) -> None:
+        self.version += 1
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self.version += 1
+        super().update(*args, **kwargs)
 
 
 @dataclass
@@ -53,18 +84,36 @@ class RealmState:
     replay: dict[str, tuple[int, list[tuple[str, str]], bytes]] = field(default_factory=dict)
     sent_emails: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # (entity, order name) -> (table, its version, rows in that order): the query order cache
+    sorted_cache: dict[tuple[str, str], tuple[Table, int, list[dict[str, Any]]]] = field(
+        default_factory=dict, repr=False
+    )
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state.pop("lock", None)
+        state.pop("sorted_cache", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.lock = threading.RLock()
+        self.sorted_cache = {}
 
-    def table(self, entity: str) -> dict[str, dict[str, Any]]:
-        return self.objects.setdefault(entity, {})
+    def table(self, entity: str) -> Table:
+        table = self.objects.get(entity)
+        if not isinstance(table, Table):
+            table = self.objects[entity] = Table(table or {})
+        return table
+
+    def in_order(self, entity: str, name: str, sort: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> list:
+        """`sort(the entity's objects in store order)`, cached under `name` until the table's next write."""
+        table = self.table(entity)
+        cached = self.sorted_cache.get((entity, name))
+        if cached is None or cached[0] is not table or cached[1] != table.version:
+            cached = (table, table.version, sort(list(table.values())))
+            self.sorted_cache[(entity, name)] = cached
+        return cached[2]
 
     def get(self, entity: str, obj_id: str) -> dict[str, Any] | None:
         return self.objects.get(entity, {}).get(str(obj_id))

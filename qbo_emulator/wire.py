@@ -24,6 +24,16 @@ def decimal_text(value: Decimal) -> str:
     return text
 
 
+#: Amounts QBO writes as "100.0" when whole and non-zero (but "0" when zero); other numbers, such as Qty, UnitPrice,
+#: TaxPercent or DueDays, come out as plain "275" (samples: invoice_create_minimal_response, cdc_response).
+POINT_ZERO_KEYS = frozenset(
+    {
+        "Amount", "TotalAmt", "Balance", "BalanceWithJobs", "UnappliedAmt", "TotalTax", "NetAmountTaxable",
+        "Deposit", "HomeBalance", "HomeTotalAmt", "CurrentBalance", "CurrentBalanceWithSubAccounts",
+    }
+)  # fmt: skip
+
+
 def dumps(value: Any) -> str:
     """Serialize like json.dumps, but Decimal becomes a JSON number written from its exact text."""
     parts: list[str] = []
@@ -31,7 +41,14 @@ def dumps(value: Any) -> str:
     return "".join(parts)
 
 
-def _write(value: Any, out: list[str]) -> None:
+def _amount_text(value: Decimal, key: str) -> str:
+    text = decimal_text(value)
+    if key in POINT_ZERO_KEYS and value and "." not in text:
+        return text + ".0"
+    return text
+
+
+def _write(value: Any, out: list[str], key: str = "") -> None:
     if isinstance(value, str):
         out.append(_encode_str(value))
     elif value is None:
@@ -41,7 +58,7 @@ def _write(value: Any, out: list[str]) -> None:
     elif value is False:
         out.append("false")
     elif isinstance(value, Decimal):
-        out.append(decimal_text(value))
+        out.append(_amount_text(value, key))
     elif isinstance(value, int):
         out.append(str(int(value)))
     elif isinstance(value, float):
@@ -49,20 +66,20 @@ def _write(value: Any, out: list[str]) -> None:
     elif isinstance(value, dict):
         out.append("{")
         first = True
-        for key, item in value.items():
+        for name, item in value.items():
             if not first:
                 out.append(",")
             first = False
-            out.append(_encode_str(str(key)))
+            out.append(_encode_str(str(name)))
             out.append(":")
-            _write(item, out)
+            _write(item, out, name)
         out.append("}")
     elif isinstance(value, (list, tuple)):
         out.append("[")
         for index, item in enumerate(value):
             if index:
                 out.append(",")
-            _write(item, out)
+            _write(item, out, key)
         out.append("]")
     else:
         raise TypeError(f"cannot serialize {type(value).__name__}")

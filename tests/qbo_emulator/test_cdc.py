@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from quickbooks.cdc import change_data_capture
-from quickbooks.objects import Customer, Invoice
+from quickbooks.objects import Customer, Invoice, Term
 
 
 def _line(amount=5):
@@ -82,7 +82,10 @@ def test_cdc_through_python_quickbooks(qb, api, emulator):
     statuses = {inv.Id: getattr(inv, "status", None) for inv in result.Invoice}
     assert statuses[deleted["Id"]] == "Deleted"
     assert created["Id"] in statuses
-    assert not hasattr(result, "Customer")  # an entity without changes is absent (balance moves are not changes)
+    # the customer's Balance moved, so it is a changed object (the stricter reading of an UNCONFIRMED point)
+    assert [c.Id for c in result.Customer] == ["2"]
+    result = change_data_capture([Term], since.astimezone(COMPANY_TZ).replace(tzinfo=None), qb=qb)
+    assert not hasattr(result, "Term")  # an entity without changes is absent
 
 
 def test_seeded_recent_history_is_visible(api, emulator):

@@ -144,3 +144,71 @@ def test_large_seed_loads(tmp_path):
         assert response.json()["QueryResponse"]["totalCount"] >= 19000
     finally:
         emu.stop()
+
+
+def test_state_file_round_trip_keeps_grants_sequences_and_history(tmp_path):
+    """A restart from --state keeps the app connected (refresh token, grace), the id and DocNumber sequences,
+    deactivated names, the requestid memory and the change log (CDC)."""
+    import datetime as dt
+
+    from intuitlib.client import AuthClient
+    from intuitlib.enums import Scopes
+
+    from qbo_emulator.testing import start_emulator
+
+    state = str(tmp_path / "state.json")
+    first = start_emulator(seed="sandbox", state_file=state)
+    try:
+        auth = AuthClient(first.client_id, first.client_secret, "http://localhost:8000/callback", first.discovery_url)
+        callback = first.approve(auth.get_authorization_url([Scopes.ACCOUNTING]))
+        auth.get_bearer_token(callback["code"], realm_id=callback["realmId"])
+        rotated_away = auth.refresh_token
+        auth.refresh()
+        headers = {"Authorization": f"Bearer {auth.access_token}", "Accept": "application/json"}
+        base = f"{first.url}/v3/company/{first.realm_id}"
+        customer = requests.post(
+            f"{base}/customer?requestid=saved-1", json={"DisplayName": "Saved Person"}, headers=headers, timeout=10
+        )
+        original = customer.content
+        customer = customer.json()["Customer"]
+        requests.post(
+            f"{base}/customer",
+            json={"Id": customer["Id"], "SyncToken": "0", "sparse": True, "Active": False},
+            headers=headers,
+            timeout=10,
+        )
+        line = {"Amount": 5, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}
+        invoice = requests.post(
+            f"{base}/invoice", json={"CustomerRef": {"value": "2"}, "Line": [line]}, headers=headers, timeout=10
+        ).json()["Invoice"]
+        first.control.save_state()
+    finally:
+        first.stop()
+    second = start_emulator(seed="sandbox", state_file=state)
+    try:
+        auth2 = AuthClient(
+            second.client_id, second.client_secret, "http://localhost:8000/callback", second.discovery_url
+        )
+        auth2.refresh(refresh_token=rotated_away)  # the 24 h grace survives the restart
+        headers = {"Authorization": f"Bearer {auth2.access_token}", "Accept": "application/json"}
+        base = f"{second.url}/v3/company/{second.realm_id}"
+        replayed = requests.post(
+            f"{base}/customer?requestid=saved-1", json={"DisplayName": "Saved Person"}, headers=headers, timeout=10
+        )
+        assert replayed.status_code == 200 and replayed.content == original  # requestid memory survives too
+        gone = requests.get(f"{base}/customer/{customer['Id']}", headers=headers, timeout=10).json()["Customer"]
+        assert gone["DisplayName"] == "Saved Person (deleted)" and gone["Active"] is False
+        again = requests.post(f"{base}/customer", json={"DisplayName": "Saved Person"}, headers=headers, timeout=10)
+        assert int(again.json()["Customer"]["Id"]) > int(customer["Id"])  # sequences continue, no id reuse
+        next_invoice = requests.post(
+            f"{base}/invoice", json={"CustomerRef": {"value": "2"}, "Line": [line]}, headers=headers, timeout=10
+        ).json()["Invoice"]
+        assert int(next_invoice["DocNumber"]) == int(invoice["DocNumber"]) + 1
+        since = (second.app.clock.now() - dt.timedelta(minutes=10)).isoformat()
+        cdc = requests.get(
+            f"{base}/cdc", params={"entities": "Invoice", "changedSince": since}, headers=headers, timeout=10
+        ).json()
+        ids = {row["Id"] for row in cdc["CDCResponse"][0]["QueryResponse"][0]["Invoice"]}
+        assert {invoice["Id"], next_invoice["Id"]} <= ids
+    finally:
+        second.stop()

@@ -268,3 +268,35 @@ def test_refresh_tokens_hard_expire_after_five_years(emulator, auth_client):
     with pytest.raises(AuthClientError) as err:
         auth_client.refresh()
     assert err.value.response.json()["error"] == "invalid_grant"
+
+
+def test_openid_scope_gets_an_id_token_that_intuitlib_validates(emulator, auth_client):
+    import jwt
+
+    callback = emulator.approve(auth_client.get_authorization_url([Scopes.ACCOUNTING, Scopes.OPENID]))
+    auth_client.get_bearer_token(callback["code"], realm_id=callback["realmId"])
+    token = auth_client.id_token  # set only when iss, aud, exp and the RS256 signature (via jwks_uri) all check out
+    assert token is not None
+    header, payload = token.split(".")[:2]
+    assert not set("-_") & set(header + payload)  # intuitlib decodes these two with standard base64
+    keys = requests.get(f"{emulator.url}/op/v1/jwks", timeout=10).json()["keys"]
+    assert keys[0]["kty"] == "RSA" and keys[0]["alg"] == "RS256" and keys[0]["kid"]
+    key = jwt.PyJWK(keys[0]).key
+    claims = jwt.decode(token, key, audience=emulator.client_id, algorithms=["RS256"])
+    assert claims["iss"] == auth_client.issuer_uri and claims["aud"] == [emulator.client_id]
+    assert claims["realmid"] == callback["realmId"] and claims["exp"] - claims["iat"] == 3600
+    userinfo = auth_client.get_user_info().json()
+    assert userinfo["sub"] == claims["sub"]
+    auth_client.refresh()  # a refresh answers without a new id_token
+    assert auth_client.id_token == token
+
+
+def test_no_id_token_without_the_openid_scope(emulator, auth_client):
+    callback = emulator.approve(auth_client.get_authorization_url([Scopes.ACCOUNTING]))
+    response = requests.post(
+        f"{emulator.url}/oauth2/v1/tokens/bearer",
+        data={"grant_type": "authorization_code", "code": callback["code"], "redirect_uri": REDIRECT_URI},
+        auth=(emulator.client_id, emulator.client_secret),
+        timeout=10,
+    )
+    assert response.status_code == 200 and "id_token" not in response.json()

@@ -264,3 +264,21 @@ def test_fault_shapes(api, emulator):
 def test_token_shapes(emulator):
     assert_same_shape(sample("token_response.json"), emulator.control.issue_tokens())
     assert_same_shape(sample("discovery_sandbox.json"), requests.get(emulator.discovery_url, timeout=10).json())
+
+
+def test_numbers_are_written_as_qbo_writes_them(api):
+    """Whole non-zero amounts as 100.0, zero as 0, Qty/UnitPrice as plain 2 and 50 (invoice_create_minimal_response,
+    cdc_response); clients without use_decimal then get the same Python types as from QBO."""
+    line = {
+        "Amount": 100,
+        "DetailType": "SalesItemLineDetail",
+        "SalesItemLineDetail": {"ItemRef": {"value": "1"}, "Qty": 2, "UnitPrice": 50},
+    }
+    response = api.post("/invoice", {"CustomerRef": {"value": "2"}, "Line": [line]})
+    text = response.text
+    assert '"TotalAmt":100.0' in text and '"Balance":100.0' in text and '"Amount":100.0' in text
+    assert '"Qty":2,' in text and '"UnitPrice":50' in text and '"TotalTax":0' in text
+    invoice = response.json()["Invoice"]
+    assert isinstance(invoice["TotalAmt"], float) and isinstance(invoice["Line"][0]["SalesItemLineDetail"]["Qty"], int)
+    real = sample("invoice_create_minimal_response.json")["Invoice"]
+    assert type(real["TotalAmt"]) is type(invoice["TotalAmt"]) and type(real["Balance"]) is type(invoice["Balance"])

@@ -11,6 +11,8 @@ _PATTERNS = [
     re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?(?:bearer|basic)\s+)[^\s'\",}]+"),
     re.compile(r"(?i)((?:access|refresh|id)_token['\"]?\s*[:=]\s*['\"]?)[^\s'\"&,}]+"),
     re.compile(r"(?i)((?:[?&]|\b)code=)[^\s&'\"]+"),
+    re.compile(r"(?i)((?:[?&]|\b)state=)[^\s&'\"]+"),  # the OAuth state is a one-time CSRF secret
+    re.compile(r"(?i)(['\"]token['\"]\s*:\s*['\"])[^'\"]+"),  # the revoke body {"token": "..."}
     re.compile(r"(?i)(intuit-signature['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
     re.compile(r"(?i)(client_secret['\"]?\s*[:=]\s*['\"]?)[^\s'\"&,}]+"),
 ]

@@ -5,3 +5,6 @@ class QuickbooksIntegrationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "quickbooks_integration"
     verbose_name = "QuickBooks"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

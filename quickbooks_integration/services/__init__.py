@@ -1,0 +1,1 @@
+"""Services of the QuickBooks integration: plain, typed, keyword-only functions, one module per concern."""

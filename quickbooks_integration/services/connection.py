@@ -1,0 +1,239 @@
+"""The OAuth 2.0 connect/disconnect flow and the connection selectors (issue 4, RELIABILITY A1–A3, A9).
+
+- `connect_start` makes a one-time `state` from `secrets` (intuitlib's default uses `random`, finding 1), binds it
+  to the session with a 10-minute expiry, and builds a new `AuthClient` for this flow only (A2).
+- `connect_complete` pops the state before anything else (single use), compares it in constant time, handles
+  `error=access_denied`, refuses a second company, exchanges the code exactly once (no retry: the code is
+  single-use, A3), stores the encrypted tokens, reads CompanyInfo and queues the initial sync on commit.
+- `disconnect` revokes at Intuit, then clears the tokens even if the revoke failed (A9); the row stays as history.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+
+import requests
+from cryptography.fernet import InvalidToken
+from django.db import transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+from intuitlib.enums import Scopes
+from intuitlib.exceptions import AuthClientError
+
+from .. import conf
+from ..errors import OAuthFlowError, QuickBooksError
+from ..models import AuditEvent, QuickBooksAuth
+from .audit import audit_record
+from .client import connection_test
+from .http import auth_client_build
+from .tokens import connection_mark_undecryptable, tokens_apply
+
+logger = logging.getLogger(__name__)
+security_logger = logging.getLogger("quickbooks_integration.security")
+
+SESSION_KEY = "quickbooks_oauth_state"
+SCOPES = [Scopes.ACCOUNTING]
+
+
+def connection_current() -> QuickBooksAuth | None:
+    """The company this CRM is connected to (or was last), with token columns deferred: safe for pages."""
+    active = QuickBooksAuth.objects.defer("access_token", "refresh_token")
+    return (
+        active.exclude(status=QuickBooksAuth.Status.DISCONNECTED).order_by("-updated_at").first()
+        or active.order_by("-updated_at").first()
+    )
+
+
+def connection_needing_attention() -> QuickBooksAuth | None:
+    """The connection the admin banner points at: one that needs reconnecting or cannot be decrypted."""
+    return (
+        QuickBooksAuth.objects.defer("access_token", "refresh_token")
+        .filter(status__in=[QuickBooksAuth.Status.NEEDS_RECONNECT, QuickBooksAuth.Status.CANNOT_DECRYPT])
+        .order_by("-updated_at")
+        .first()
+    )
+
+
+def connect_start(*, session: MutableMapping, user) -> str:
+    """Bind a fresh `state` to the session and return the authorization URL to redirect the user to."""
+    state = secrets.token_urlsafe(32)
+    session[SESSION_KEY] = {"state": state, "expires": time.time() + conf.state_max_age_seconds(), "user": user.pk}
+    auth_client = auth_client_build(state_token=state)
+    return auth_client.get_authorization_url(SCOPES, state_token=state)
+
+
+def _state_check(*, session: MutableMapping, received: str | None, user) -> None:
+    """Pop the session's state (single use) and compare it with the callback's, in constant time (A1)."""
+    stored = session.pop(SESSION_KEY, None)
+    if hasattr(session, "modified"):
+        session.modified = True
+    reason = ""
+    if not stored or not isinstance(stored, dict) or not received:
+        reason = "missing"
+    elif not hmac.compare_digest(str(stored.get("state", "")).encode(), received.encode()):
+        reason = "mismatch"
+    elif float(stored.get("expires", 0)) < time.time():
+        reason = "expired"
+    elif stored.get("user") != user.pk:
+        reason = "mismatch"
+    if reason:
+        security_logger.warning("QuickBooks OAuth callback rejected: state %s (user %s)", reason, user.pk)
+        raise OAuthFlowError(
+            "The QuickBooks authorization could not be verified (the request expired or did not start here). "
+            "Start again with Connect.",
+            reason=f"state_{reason}",
+        )
+
+
+@dataclass(frozen=True)
+class ConnectResult:
+    connection: QuickBooksAuth
+    reconnected: bool
+    company_read: bool
+    message: str
+
+
+@sensitive_variables()
+def connect_complete(*, session: MutableMapping, params: Mapping[str, str], user) -> ConnectResult:
+    """Finish the flow from the callback's query parameters; raises OAuthFlowError and stores nothing on failure."""
+    _state_check(session=session, received=params.get("state"), user=user)
+    if params.get("error"):
+        outcome = "access_denied" if params.get("error") == "access_denied" else "error"
+        audit_record(action="connect", actor=user, outcome=AuditEvent.Outcome.FAILURE, message=outcome)
+        raise OAuthFlowError(
+            "QuickBooks access was not granted, so nothing was connected."
+            if outcome == "access_denied"
+            else "QuickBooks reported an error during authorization; nothing was connected.",
+            reason=outcome,
+        )
+    code = params.get("code")
+    realm_id = params.get("realmId")
+    if not code or not realm_id:
+        raise OAuthFlowError("QuickBooks sent no authorization code; nothing was connected.", reason="no_code")
+    other = (
+        QuickBooksAuth.objects.exclude(company_id=realm_id)
+        .exclude(status=QuickBooksAuth.Status.DISCONNECTED)
+        .only("pk", "company_id", "company_name")
+        .first()
+    )
+    if other is not None:
+        audit_record(action="connect", actor=user, outcome=AuditEvent.Outcome.FAILURE, message="second company refused")
+        raise OAuthFlowError(
+            f"This CRM is already connected to {other.company_name or other.company_id}. "
+            "Disconnect it before connecting another company.",
+            reason="second_company",
+        )
+    auth_client = auth_client_build()
+    try:
+        auth_client.get_bearer_token(code, realm_id=realm_id)  # exactly once: the code is single-use (A3)
+    except AuthClientError as exc:
+        logger.warning("QuickBooks code exchange failed: HTTP %s, intuit_tid %s", exc.status_code, exc.intuit_tid)
+        audit_record(
+            action="connect",
+            actor=user,
+            outcome=AuditEvent.Outcome.FAILURE,
+            message=f"code exchange HTTP {exc.status_code}",
+        )
+        raise OAuthFlowError(
+            "QuickBooks did not accept the authorization (it may have expired). Start again with Connect.",
+            reason="exchange_failed",
+        ) from None
+    except (requests.Timeout, requests.ConnectionError):
+        audit_record(action="connect", actor=user, outcome=AuditEvent.Outcome.FAILURE, message="token endpoint down")
+        raise OAuthFlowError(
+            "QuickBooks' sign-in service did not answer. Try Connect again in a few minutes.", reason="exchange_down"
+        ) from None
+    connection, reconnected, before = _connection_store(realm_id=realm_id, auth_client=auth_client, user=user)
+    audit_record(
+        action="reconnect" if reconnected else "connect",
+        actor=user,
+        obj=connection,
+        before=before,
+        after={"status": connection.status, "company_id": realm_id},
+    )
+    try:
+        connection_test(connection=connection)
+        company_read, message = True, f"Connected to {connection.company_name or realm_id}."
+    except QuickBooksError as exc:
+        QuickBooksAuth.objects.filter(pk=connection.pk).update(last_error=f"Reading CompanyInfo failed: {exc}")
+        company_read, message = False, "Connected, but reading the company failed; use Test connection later."
+    from ..tasks import initial_sync_enqueue
+
+    transaction.on_commit(lambda: initial_sync_enqueue(connection_id=connection.pk))
+    return ConnectResult(connection=connection, reconnected=reconnected, company_read=company_read, message=message)
+
+
+@sensitive_variables()
+def _connection_store(*, realm_id: str, auth_client, user) -> tuple[QuickBooksAuth, bool, dict]:
+    """Create or re-arm the realm's row with the new tokens, in one short transaction."""
+    with transaction.atomic():
+        existing = QuickBooksAuth.objects.select_for_update().defer("access_token", "refresh_token")
+        connection = existing.filter(company_id=realm_id).first()
+        reconnected = connection is not None
+        before = {"status": connection.status} if connection else {}
+        if connection is None:
+            connection = QuickBooksAuth(company_id=realm_id)
+        tokens_apply(connection=connection, auth_client=auth_client)
+        connection.status = QuickBooksAuth.Status.CONNECTED
+        connection.last_error = ""
+        connection.connected_by = user
+        connection.connected_at = timezone.now()
+        connection.disconnected_at = None
+        connection.save()
+    return connection, reconnected, before
+
+
+@dataclass(frozen=True)
+class DisconnectResult:
+    connection: QuickBooksAuth
+    revoked: bool
+    message: str
+
+
+@sensitive_variables()
+def disconnect(*, connection_id: int, user) -> DisconnectResult:
+    """Revoke the refresh token at Intuit, then clear the tokens locally even if the revoke failed (A9)."""
+    refresh_token = None
+    try:
+        refresh_token = QuickBooksAuth.objects.get(pk=connection_id).refresh_token
+    except InvalidToken:
+        connection_mark_undecryptable(connection_id=connection_id)
+    revoked = False
+    if refresh_token:
+        try:
+            revoked = bool(auth_client_build().revoke(token=refresh_token))
+        except (AuthClientError, requests.RequestException) as exc:
+            logger.warning("QuickBooks revoke failed for connection %s: %s", connection_id, type(exc).__name__)
+    with transaction.atomic():
+        connection = (
+            QuickBooksAuth.objects.select_for_update().defer("access_token", "refresh_token").get(pk=connection_id)
+        )
+        before = {"status": connection.status}
+        connection.access_token = None
+        connection.refresh_token = None
+        connection.expires_at = None
+        connection.refresh_expires_at = None
+        connection.status = QuickBooksAuth.Status.DISCONNECTED
+        connection.disconnected_at = timezone.now()
+        connection.last_error = "" if revoked else "Disconnected locally; revoking at QuickBooks failed."
+        connection.save()
+    audit_record(
+        action="disconnect",
+        actor=user,
+        obj=connection,
+        before=before,
+        after={"status": connection.status, "revoked": revoked},
+        outcome=AuditEvent.Outcome.SUCCESS if revoked else AuditEvent.Outcome.WARNING,
+        message="" if revoked else "revoke failed; tokens cleared locally",
+    )
+    message = (
+        "Disconnected from QuickBooks."
+        if revoked
+        else "Disconnected locally, but QuickBooks did not confirm the revoke: remove the app in QuickBooks too."
+    )
+    return DisconnectResult(connection=connection, revoked=revoked, message=message)

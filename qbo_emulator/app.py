@@ -71,6 +71,7 @@ class EmulatorApp:
         self.client_secret = client_secret
         self.verifier_token = verifier_token
         self.auto_approve = auto_approve
+        self.auto_approve_default = auto_approve
         self.limiter = Limiter(self.clock)
         self.faults = FaultInjector()
         self.log = RequestLog()
@@ -571,6 +572,7 @@ class EmulatorApp:
         self.clock.reset()
         self.webhooks.reset()
         self.webhooks.config = WebhookConfig(**vars(self.webhook_defaults))
+        self.auto_approve = self.auto_approve_default
 
     def save_state(self, path: str | None = None) -> str:
         target = path or self.state_file

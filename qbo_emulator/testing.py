@@ -68,7 +68,7 @@ class Control:
         return self._call("GET", "/info")
 
     def reset(self) -> None:
-        """Back to the seed: data, tokens and connections, faults, limits, request log, clock offset,
+        """Back to the seed: data, tokens and connections, faults, limits, request log, clock offset, auto-approve,
         webhook queue and config."""
         self._call("POST", "/reset")
 
@@ -217,6 +217,10 @@ class Control:
 
     def clear_requests(self) -> None:
         self._call("DELETE", "/requests")
+
+    def token_calls(self) -> int:
+        """Calls to the OAuth token endpoint: code exchanges plus refreshes."""
+        return self.count("/oauth2/v1/tokens/bearer", "POST")
 
     def changes(self, realm_id: str | None = None) -> list[dict[str, Any]]:
         return self._call("GET", "/changes", query={"realm_id": realm_id})["changes"]

@@ -5,32 +5,14 @@ from __future__ import annotations
 import pytest
 
 from quickbooks_integration.models import QuickBooksAuth, SyncRun
-from quickbooks_integration.models.connection import fernet_caches_clear
-from quickbooks_integration.services.http import discovery_cache_clear
-from tests.quickbooks_integration.emulator import start
+from tests.support.emulator import emulator_use
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(scope="module")
-def emulator_server():
-    server = start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def emulator(emulator_server, settings, live_server):
-    emulator_server.control.reset()
-    emulator_server.control.auto_approve(False)
-    settings.QUICKBOOKS_ENVIRONMENT = "emulator"
-    settings.QUICKBOOKS_EMULATOR_URL = emulator_server.url
-    settings.QUICKBOOKS_CLIENT_ID = emulator_server.client_id
-    settings.QUICKBOOKS_CLIENT_SECRET = emulator_server.client_secret
-    settings.QUICKBOOKS_REDIRECT_URI = f"{live_server.url}/quickbooks/callback/"
-    discovery_cache_clear()
-    fernet_caches_clear()
-    return emulator_server
+    return emulator_use(emulator_server, settings, redirect_uri=f"{live_server.url}/quickbooks/callback/")
 
 
 def test_superuser_connects_quickbooks_in_chromium(page, live_server, emulator, django_user_model):

@@ -102,7 +102,7 @@ def test_reconnect_after_invalid_grant_clears_the_banner(
 
     QuickBooksAuth.objects.filter(pk=connected.pk).update(status=QuickBooksAuth.Status.NEEDS_RECONNECT)
     with django_capture_on_commit_callbacks(execute=True):
-        response, _ = oauth_flow(su_client)
+        response, _ = oauth_flow(su_client, emulator)
     assert response["Location"] == "/admin/quickbooks_integration/quickbooksauth/"
     assert _fresh(connected).status == QuickBooksAuth.Status.CONNECTED
     assert QuickBooksAuth.objects.count() == 1
@@ -202,7 +202,7 @@ def test_query_pages_by_startposition(connected, emulator):
 def test_create_with_request_id_survives_a_dropped_response(connected, emulator):
     before = client.qbo_count(connection=connected, entity="Customer")
     request_id = uuid.uuid4().hex
-    emulator.control._post("/faults", {"kind": "drop", "path": "/customer", "method": "POST", "drop_mode": "500"})
+    emulator.control.drop_response_next("/customer", method="POST", mode="500")
 
     created = client.qbo_create(
         connection=connected,
@@ -274,7 +274,7 @@ def test_cdc_reports_changes_since(connected, emulator):
 
 def test_lost_refresh_response_is_retried_with_the_stored_token(connected, emulator):
     """Fault 3: the server rotated, the answer was lost; the retry with the old token (24 h grace) succeeds."""
-    emulator.control.drop_next("/oauth2/v1/tokens/bearer", method="POST")
+    emulator.control.drop_response_next("/oauth2/v1/tokens/bearer", method="POST")
     QuickBooksAuth.objects.filter(pk=connected.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     connection = _fresh(connected)
     token_calls = emulator.control.token_calls()

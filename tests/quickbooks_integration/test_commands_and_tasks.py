@@ -29,7 +29,7 @@ def test_quickbooks_connect_runs_the_real_flow_via_the_consent_form(emulator, su
 
 
 def test_quickbooks_connect_with_auto_approve(emulator, superuser, capsys):
-    emulator.control.auto_approve(True)
+    emulator.control.set_auto_approve(True)
     call_command("quickbooks_connect")
     assert emulator.control.count("/connect/oauth2", "POST") == 0
     assert QuickBooksAuth.objects.get().company_name == "Sandbox Company_US_1"

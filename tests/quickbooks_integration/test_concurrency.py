@@ -75,7 +75,7 @@ def test_five_workers_hit_by_401_refresh_once(connected, emulator):
 
 def test_limiter_keeps_in_flight_calls_under_the_realm_limit(connected, emulator, settings):
     settings.QUICKBOOKS_MAX_CONCURRENT = 3
-    emulator.control._post("/throttle", {"concurrent": 3})
+    emulator.control.throttle(concurrent=3)
     emulator.control.delay_next("/companyinfo/", seconds=0.3, count=12)
     emulator.control.clear_requests()
     slept: list[float] = []

@@ -6,8 +6,9 @@ import pytest
 from django.db import connection as db
 
 from quickbooks_integration.models import AuditEvent, QuickBooksAuth, SyncRun
+from tests.support.emulator import consent
 
-from .conftest import consent, local_path, oauth_flow
+from .conftest import local_path, oauth_flow
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +17,7 @@ def test_whole_flow_connects_reads_company_and_runs_initial_sync(
     emulator, su_client, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        response, callback_url = oauth_flow(su_client)
+        response, callback_url = oauth_flow(su_client, emulator)
 
     assert response.status_code == 302
     assert "code=" not in response["Location"]
@@ -46,7 +47,7 @@ def test_whole_flow_connects_reads_company_and_runs_initial_sync(
 
 
 def test_access_denied_stores_nothing(emulator, su_client):
-    response, _ = oauth_flow(su_client, decision="cancel")
+    response, _ = oauth_flow(su_client, emulator, decision="cancel")
 
     assert response.status_code == 302
     assert response["Location"].startswith("/quickbooks/error/?reason=access_denied")
@@ -57,10 +58,10 @@ def test_access_denied_stores_nothing(emulator, su_client):
     assert b"not granted" in page.content
 
 
-def _start(client) -> str:
+def _start(client, emulator) -> str:
     response = client.post("/quickbooks/connect/")
     assert response.status_code == 302
-    return consent(response["Location"])
+    return consent(emulator, response["Location"])
 
 
 def _swap_state(url: str, state: str | None) -> str:
@@ -83,7 +84,7 @@ def _swap_state(url: str, state: str | None) -> str:
     ],
 )
 def test_bad_state_is_rejected_and_nothing_exchanged(emulator, su_client, label, mutate):
-    location = _start(su_client)
+    location = _start(su_client, emulator)
     response = su_client.get(mutate(location))
 
     assert response.status_code == 302
@@ -95,7 +96,7 @@ def test_bad_state_is_rejected_and_nothing_exchanged(emulator, su_client, label,
 
 def test_expired_state_is_rejected(emulator, su_client, settings):
     settings.QUICKBOOKS_STATE_MAX_AGE_SECONDS = -1
-    location = _start(su_client)
+    location = _start(su_client, emulator)
     response = su_client.get(local_path(location))
 
     assert response["Location"] == "/quickbooks/error/?reason=state_expired"
@@ -104,7 +105,7 @@ def test_expired_state_is_rejected(emulator, su_client, settings):
 
 
 def test_reused_state_is_rejected(emulator, su_client, django_capture_on_commit_callbacks):
-    location = _start(su_client)
+    location = _start(su_client, emulator)
     with django_capture_on_commit_callbacks(execute=True):
         first = su_client.get(local_path(location))
     assert first["Location"] == "/admin/quickbooks_integration/quickbooksauth/"
@@ -120,7 +121,7 @@ def test_reused_state_is_rejected(emulator, su_client, django_capture_on_commit_
 
 
 def test_state_from_another_session_is_rejected(emulator, su_client, client_factory_superuser):
-    location = _start(su_client)
+    location = _start(su_client, emulator)
     other = client_factory_superuser()
     response = other.get(local_path(location))
 
@@ -140,7 +141,7 @@ def test_two_connect_starts_get_different_states(emulator, su_client):
 
 
 def test_token_endpoint_down_exchanges_once_and_stores_nothing(emulator, su_client):
-    location = _start(su_client)
+    location = _start(su_client, emulator)
     emulator.control.fail_next("/oauth2/v1/tokens/bearer", status=500)
 
     response = su_client.get(local_path(location))
@@ -151,7 +152,7 @@ def test_token_endpoint_down_exchanges_once_and_stores_nothing(emulator, su_clie
 
 
 def test_callback_without_code(emulator, su_client):
-    location = _start(su_client)
+    location = _start(su_client, emulator)
     from urllib.parse import parse_qsl, urlencode, urlsplit
 
     query = dict(parse_qsl(urlsplit(location).query))
@@ -164,7 +165,7 @@ def test_callback_without_code(emulator, su_client):
 
 def test_second_company_is_refused_and_first_kept(connected, emulator, su_client):
     before = QuickBooksAuth.objects.get()
-    location = _start(su_client)
+    location = _start(su_client, emulator)
     forged_realm = location.replace(f"realmId={emulator.realm_id}", "realmId=1234567890")
 
     response = su_client.get(local_path(forged_realm))
@@ -189,7 +190,7 @@ def test_tokens_are_ciphertext_at_rest(connected):
 
 
 def test_expired_authorization_code_restarts_the_flow(emulator, su_client):
-    location = _start(su_client)
+    location = _start(su_client, emulator)
     emulator.control.advance_clock(601)  # auth codes live 10 minutes at the emulator
 
     response = su_client.get(local_path(location))
@@ -201,7 +202,7 @@ def test_expired_authorization_code_restarts_the_flow(emulator, su_client):
 
 def test_token_endpoint_timeout_is_not_retried(emulator, su_client, settings):
     settings.QUICKBOOKS_READ_TIMEOUT = 0.3
-    location = _start(su_client)
+    location = _start(su_client, emulator)
     emulator.control.delay_next("/oauth2/v1/tokens/bearer", seconds=1.0)
 
     response = su_client.get(local_path(location))

@@ -23,7 +23,7 @@ def test_disconnect_revokes_clears_tokens_and_keeps_history(connected, emulator,
     event = AuditEvent.objects.get(action="disconnect")
     assert event.outcome == "success" and event.actor.username == "root"
     # the revoked grant no longer refreshes at the emulator
-    token = emulator.control._post("/tokens", {})  # a fresh, unrelated grant still works
+    token = emulator.control.issue_tokens()  # a fresh, unrelated grant still works
     assert token["access_token"]
 
 

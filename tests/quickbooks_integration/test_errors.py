@@ -8,7 +8,7 @@ import pytest
 
 from quickbooks_integration import errors
 
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "qbo"
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,9 @@ from django.views.debug import ExceptionReporter
 
 from quickbooks_integration.models import QuickBooksAuth
 from quickbooks_integration.services import client
+from tests.support.emulator import consent
 
-from .conftest import consent, local_path, oauth_flow
+from .conftest import local_path, oauth_flow
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +25,7 @@ def test_logs_of_a_whole_flow_contain_no_secret(
 ):
     caplog.set_level(logging.DEBUG)
     with django_capture_on_commit_callbacks(execute=True):
-        response, callback_url = oauth_flow(su_client)
+        response, callback_url = oauth_flow(su_client, emulator)
     row = QuickBooksAuth.objects.get()
     secrets = {
         row.access_token,
@@ -63,7 +64,7 @@ def test_technical_500_report_raised_inside_the_callback_hides_code_and_tokens(e
         raise RuntimeError("boom while saving the connection")
 
     start = su_client.post("/quickbooks/connect/")
-    location = consent(start["Location"])
+    location = consent(emulator, start["Location"])
     query = parse_qs(urlsplit(location).query)
     request = RequestFactory().get(local_path(location))
     request.user = superuser

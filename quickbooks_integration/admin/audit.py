@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.contrib import admin
 
 from ..models import AuditEvent
+from .base import ReadOnlyAdmin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("at", "action", "outcome", "actor_label", "object_type", "object_id")
     list_filter = ("action", "outcome")
     search_fields = ("action", "actor_label", "object_id")
@@ -24,12 +25,3 @@ class AuditEventAdmin(admin.ModelAdmin):
         "outcome",
         "message",
     )
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -8,18 +8,20 @@ check superuser themselves; "Test connection" needs `manage_connection`.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from ..models import QuickBooksAuth, SyncRun
 from ..services.connection import connection_current
+from .base import ReadOnlyAdmin
 
 RECENT_RUNS = 10
 
 
 @admin.register(QuickBooksAuth)
-class QuickBooksAuthAdmin(admin.ModelAdmin):
+class QuickBooksAuthAdmin(ReadOnlyAdmin):
     """One status page instead of a list; no add, change or delete (the OAuth flow owns the row)."""
 
     fields = ("company_name", "company_id", "status", "expires_at", "refresh_expires_at", "last_error")
@@ -27,15 +29,6 @@ class QuickBooksAuthAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("access_token", "refresh_token")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_manage_connection_permission(self, request) -> bool:
         return request.user.has_perm("quickbooks_integration.manage_connection")
@@ -45,8 +38,6 @@ class QuickBooksAuthAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
         if not self.has_view_or_change_permission(request):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         connection = connection_current()
         runs = (

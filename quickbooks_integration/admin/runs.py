@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.contrib import admin
 
 from ..models import SyncRun
+from .base import ReadOnlyAdmin
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(ReadOnlyAdmin):
     list_display = ("id", "kind", "status", "connection", "started_at", "finished_at", "api_calls")
     list_filter = ("kind", "status")
     list_select_related = ("connection",)
@@ -16,12 +17,3 @@ class SyncRunAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("connection__access_token", "connection__refresh_token")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

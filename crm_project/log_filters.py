@@ -26,9 +26,17 @@ def redact(text: str) -> str:
 
 
 class RedactSecretsFilter(logging.Filter):
+    """Redacts the message and any traceback (formatted once here; formatters reuse `exc_text`)."""
+
+    _formatter = logging.Formatter()
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
         return True

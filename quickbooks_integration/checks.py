@@ -2,10 +2,13 @@
 
 With DEBUG off: FERNET_KEYS must be set and must not be the development default (fernet_fields would otherwise
 silently derive a key from SECRET_KEY); the emulator environment is an error; the client secret and the
-webhook verifier token must be set.
+webhook verifier token must be set; the OAuth redirect URI must be a
+public https URL.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import checks
@@ -48,6 +51,17 @@ def quickbooks_settings_check(app_configs=None, **kwargs) -> list[checks.CheckMe
                 "QUICKBOOKS_ENVIRONMENT=emulator with DEBUG off.",
                 hint="Use sandbox or production outside development.",
                 id="quickbooks_integration.E003",
+            )
+        )
+    redirect = urlsplit(conf.redirect_uri())
+    if not conf.is_emulator() and (redirect.scheme != "https" or conf.is_loopback_host(redirect.hostname or "")):
+        # settings.py defaults it to the loopback development URL even with DEBUG off; Intuit's production keys
+        # accept only https redirect URIs, and the callback carries the authorization code.
+        errors.append(
+            checks.Error(
+                f"QUICKBOOKS_REDIRECT_URI={conf.redirect_uri()!r} is not a public https URL.",
+                hint="Set it to https://<your host>/quickbooks/callback/, exactly as registered with Intuit.",
+                id="quickbooks_integration.E006",
             )
         )
     for name, value in (

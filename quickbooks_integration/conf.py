@@ -69,8 +69,10 @@ def emulator_api_base() -> str:
 
 def emulator_is_loopback() -> bool:
     """True when the emulator URL is plain http on a loopback host: the only case allowing insecure OAuth transport."""
-    parts = urlsplit(emulator_url())
-    host = parts.hostname or ""
+    return is_loopback_host(urlsplit(emulator_url()).hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -110,6 +112,12 @@ def max_attempts() -> int:
 
 def backoff_cap_seconds() -> float:
     return float(_get("QUICKBOOKS_BACKOFF_CAP_SECONDS", 120.0))
+
+
+def retry_budget_seconds() -> float:
+    """The most one call may sleep between its retries: below django-q's task timeout (300 s, Q_CLUSTER), so a
+    throttled call fails with ThrottledError instead of having its worker killed mid-sleep."""
+    return float(_get("QUICKBOOKS_RETRY_BUDGET_SECONDS", 180.0))
 
 
 def throttle_wait_seconds() -> float:

@@ -63,7 +63,10 @@ def superuser_required(view):
 @superuser_required
 def quickbooks_connect(request: HttpRequest) -> HttpResponse:
     """Start the OAuth flow: bind a one-time state to the session and redirect to Intuit's consent page."""
-    return HttpResponseRedirect(connect_start(session=request.session, user=request.user))
+    try:
+        return HttpResponseRedirect(connect_start(session=request.session, user=request.user))
+    except OAuthFlowError as exc:
+        return HttpResponseRedirect(f"{reverse('quickbooks:error')}?reason={exc.reason}")
 
 
 def _query_take(request: HttpRequest) -> dict[str, str]:

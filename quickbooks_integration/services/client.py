@@ -8,7 +8,8 @@ belong to the callers. Every call:
 3. builds a new python-quickbooks client for the current token (STACK §2) with timeouts (services/http.py);
 4. classifies any failure with errors.py, HTTP status first (a 429 has an XML body);
 5. retries 429 (Retry-After, else ≥ 60 s), 502/503/504, timeouts and connection errors with exponential backoff,
-   jitter and a cap; 500 is resubmitted once (Intuit: "Resubmit the request once"); the sleeper is injectable;
+   jitter and a cap, within a total wait budget below the task timeout; 500 is resubmitted once (Intuit:
+   "Resubmit the request once"); the sleeper is injectable;
 6. on 401/3200 refreshes once and retries once; a second 401 or `invalid_grant` → "needs reconnect" and stop.
 
 Call these functions outside `transaction.atomic()`: no DB transaction may stay open across a QBO call
@@ -31,9 +32,11 @@ from typing import Any
 
 import requests
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+from intuitlib.exceptions import AuthClientError
 from quickbooks import QuickBooks
 from quickbooks.exceptions import QuickbooksException
-from tenacity import RetryCallState, Retrying, stop_after_attempt
+from tenacity import RetryCallState, Retrying, stop_after_attempt, stop_any
 
 from .. import conf
 from ..errors import (
@@ -86,6 +89,12 @@ def _should_retry(state: RetryCallState) -> bool:
     return True
 
 
+def _over_budget(state: RetryCallState) -> bool:
+    """Stop before a wait that would take this call's total backoff past the budget (tenacity computes the wait
+    first, and counts requested waits in `idle_for`, so an injected sleeper sees the same decisions)."""
+    return state.idle_for + state.upcoming_sleep > conf.retry_budget_seconds()
+
+
 def _wait(state: RetryCallState) -> float:
     return backoff_delay(attempt=state.attempt_number, error=state.outcome.exception())
 
@@ -98,6 +107,8 @@ def _translate(exc: Exception, qb: QuickBooks | None) -> Exception:
         return TransientError(f"QBO call timed out ({type(exc).__name__})")
     if isinstance(exc, requests.ConnectionError):
         return TransientError("QBO connection failed")
+    if isinstance(exc, AuthClientError):  # the discovery GET made while building the client; never its body
+        return error_from_response(status=exc.status_code, body="", headers={"intuit_tid": exc.intuit_tid or ""})
     response = getattr(getattr(qb, "session", None), "last_response", None)
     if response is not None:
         return error_from_response(status=response.status_code, body=response.text, headers=dict(response.headers))
@@ -109,6 +120,7 @@ def _translate(exc: Exception, qb: QuickBooks | None) -> Exception:
 # ---------------------------------------------------------------- the call
 
 
+@sensitive_variables()  # the access token, and the libraries' frames below with their Authorization header (F3)
 def _attempt(*, realm_id: str, access_token: str, operation: Callable[[QuickBooks], Any]) -> Any:
     limiter = RealmLimiter(realm_id=realm_id)
     with limiter.slot():
@@ -152,6 +164,7 @@ def _second_401(connection: QuickBooksAuth, error: TokenExpiredError) -> Reconne
     return ReconnectRequiredError("QBO refused the refreshed token: reconnect QuickBooks.")
 
 
+@sensitive_variables()  # `access_token`, and tenacity's frames below that carry it in their kwargs (F3)
 def qbo_call(
     *,
     connection: QuickBooksAuth,
@@ -161,7 +174,8 @@ def qbo_call(
 ) -> Any:
     """Run `operation(qb)` against QBO with a fresh token, the limiter, retries and typed errors.
 
-    `idempotent=False` disables automatic resending (a create without a `requestid` must never be retried, C8).
+    `idempotent=False` disables automatic resending (a create without a `requestid` must never be retried, C8;
+    an interactive read must not back off inside a web request).
     The caller's `connection` instance is updated in place when the token is refreshed.
     """
     sleep = sleeper or _default_sleeper
@@ -172,7 +186,7 @@ def qbo_call(
         access_token = connection.access_token
         try:
             retrying = Retrying(
-                stop=stop_after_attempt(conf.max_attempts() if idempotent else 1),
+                stop=stop_any(stop_after_attempt(conf.max_attempts() if idempotent else 1), _over_budget),
                 wait=_wait,
                 retry=_should_retry,
                 sleep=sleep,
@@ -357,8 +371,20 @@ def qbo_call_counts(*, connection: QuickBooksAuth | None = None) -> dict[str, in
 
 
 def connection_test(*, connection: QuickBooksAuth, sleeper: Sleeper | None = None) -> dict:
-    """Read CompanyInfo to prove the connection works; keeps the company name current."""
-    info = qbo_read_company_info(connection=connection, sleeper=sleeper)
+    """Read CompanyInfo to prove the connection works; keeps the company name current.
+
+    One attempt, no backoff (a 401 still refreshes and retries once): it runs inside a web request (the callback,
+    Test connection), where a 429's 60-second waits would outlast the server's timeout. The initial sync reads
+    CompanyInfo again in the background, with retries.
+    """
+    path = f"companyinfo/{connection.company_id}"
+    envelope = qbo_call(
+        connection=connection,
+        operation=lambda qb: qb.get(_api_path(qb, path), params={}),
+        idempotent=False,
+        sleeper=sleeper,
+    )
+    info = envelope["CompanyInfo"]
     name = str(info.get("CompanyName") or "")
     QuickBooksAuth.objects.filter(pk=connection.pk).update(company_name=name, last_error="", updated_at=timezone.now())
     connection.company_name = name

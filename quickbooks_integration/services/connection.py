@@ -59,11 +59,18 @@ def connection_needing_attention() -> QuickBooksAuth | None:
     )
 
 
+@sensitive_variables("state")
 def connect_start(*, session: MutableMapping, user) -> str:
     """Bind a fresh `state` to the session and return the authorization URL to redirect the user to."""
     state = secrets.token_urlsafe(32)
+    try:
+        auth_client = auth_client_build(state_token=state)  # GETs the discovery document unless cached
+    except (AuthClientError, requests.RequestException) as exc:
+        logger.warning("QuickBooks discovery document unavailable: %s", type(exc).__name__)
+        raise OAuthFlowError(
+            "QuickBooks' sign-in service did not answer. Try Connect again in a few minutes.", reason="exchange_down"
+        ) from None
     session[SESSION_KEY] = {"state": state, "expires": time.time() + conf.state_max_age_seconds(), "user": user.pk}
-    auth_client = auth_client_build(state_token=state)
     return auth_client.get_authorization_url(SCOPES, state_token=state)
 
 
@@ -128,8 +135,8 @@ def connect_complete(*, session: MutableMapping, params: Mapping[str, str], user
             "Disconnect it before connecting another company.",
             reason="second_company",
         )
-    auth_client = auth_client_build()
     try:
+        auth_client = auth_client_build()  # another web process may not have the discovery document cached
         auth_client.get_bearer_token(code, realm_id=realm_id)  # exactly once: the code is single-use (A3)
     except AuthClientError as exc:
         logger.warning("QuickBooks code exchange failed: HTTP %s, intuit_tid %s", exc.status_code, exc.intuit_tid)

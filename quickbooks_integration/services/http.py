@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 
+from django.views.decorators.debug import sensitive_variables
 from intuitlib.client import AuthClient
 from intuitlib.config import DISCOVERY_URL
 from quickbooks import QuickBooks
@@ -125,6 +126,7 @@ def insecure_transport_allow() -> None:
         os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
 
 
+@sensitive_variables("access_token", "session")
 def quickbooks_build(*, realm_id: str, access_token: str) -> QuickBooks:
     """A python-quickbooks client for one access token (build a new one after every refresh, STACK §2).
 

@@ -29,12 +29,14 @@ def encryption_keys_rotate(*, actor=None) -> int:
     fernet_caches_clear()
     ids = list(QuickBooksAuth.objects.values_list("pk", flat=True))
     rotated = 0
+    failed: int | None = None
     try:
         with transaction.atomic():
             for pk in ids:
                 try:
                     row = QuickBooksAuth.objects.select_for_update().get(pk=pk)
                 except InvalidToken:
+                    failed = pk
                     raise TokenDecryptError(f"connection {pk}: no key in FERNET_KEYS decrypts its tokens") from None
                 if row.access_token is None and row.refresh_token is None:
                     continue
@@ -46,7 +48,6 @@ def encryption_keys_rotate(*, actor=None) -> int:
                 rotated += 1
             _verify_newest_key(ids)
     except TokenDecryptError as exc:
-        failed = int(str(exc).split()[1].rstrip(":"))
         connection_mark_undecryptable(connection_id=failed)
         audit_record(action="key_rotation", actor=actor, outcome=AuditEvent.Outcome.FAILURE, message=str(exc))
         raise

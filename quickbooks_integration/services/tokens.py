@@ -97,8 +97,8 @@ def _refresh_call(*, refresh_token: str, sleeper: Sleeper) -> object:
     """POST the refresh; retry timeouts, connection errors and 5xx with the same stored token (24 h grace, A6)."""
     last: Exception | None = None
     for attempt in range(1, REFRESH_ATTEMPTS + 1):
-        auth_client = auth_client_build()
         try:
+            auth_client = auth_client_build()  # a cold worker GETs the discovery document first
             auth_client.refresh(refresh_token=refresh_token)
             return auth_client
         except (requests.Timeout, requests.ConnectionError) as exc:

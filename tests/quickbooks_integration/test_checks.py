@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from quickbooks_integration.checks import quickbooks_settings_check
 
 
@@ -16,6 +18,7 @@ def _production(settings) -> None:
     settings.QUICKBOOKS_CLIENT_ID = "id"
     settings.QUICKBOOKS_CLIENT_SECRET = "secret"
     settings.QUICKBOOKS_WEBHOOK_VERIFIER_TOKEN = "verifier"
+    settings.QUICKBOOKS_REDIRECT_URI = "https://crm.example.com/quickbooks/callback/"
 
 
 def test_clean_production_settings_pass(settings):
@@ -60,3 +63,14 @@ def test_unknown_environment(settings):
     _production(settings)
     settings.QUICKBOOKS_ENVIRONMENT = "staging"
     assert _ids(settings) == {"quickbooks_integration.E005"}
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    ["", "http://127.0.0.1:8000/quickbooks/callback/", "http://crm.example.com/quickbooks/callback/"],
+)
+def test_production_needs_an_https_redirect_uri(settings, redirect_uri):
+    """settings.py defaults QUICKBOOKS_REDIRECT_URI to the loopback dev URL even with DEBUG off."""
+    _production(settings)
+    settings.QUICKBOOKS_REDIRECT_URI = redirect_uri
+    assert _ids(settings) == {"quickbooks_integration.E006"}

@@ -32,3 +32,16 @@ def test_filter_rewrites_the_record():
     assert RedactSecretsFilter().filter(record) is True
     assert "abc123" not in record.getMessage()
     assert "realmId=42" in redact("?code=abc&realmId=42")
+
+
+def test_filter_redacts_the_traceback_too():
+    try:
+        raise RuntimeError("refresh failed: refresh_token=RT1-777-H0-secret")
+    except RuntimeError:
+        import sys
+
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "refresh failed", (), sys.exc_info())
+    RedactSecretsFilter().filter(record)
+    handler_output = logging.Formatter().format(record)
+    assert "RT1-777-H0-secret" not in handler_output
+    assert "RuntimeError" in handler_output

@@ -13,7 +13,6 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from quickbooks_integration import conf
 from quickbooks_integration.errors import OAuthFlowError
@@ -65,9 +64,8 @@ class Command(BaseCommand):
                 raise CommandError(f"The emulator's consent form answered HTTP {answer.status_code}.")
             location = answer.headers["Location"]
         params = dict(parse_qsl(urlsplit(location).query))
-        try:
-            with transaction.atomic():
-                result = connect_complete(session=session, params=params, user=user)
+        try:  # no transaction here: the tokens commit before the first API call (STYLE §2)
+            result = connect_complete(session=session, params=params, user=user)
         except OAuthFlowError as exc:
             raise CommandError(str(exc.message)) from None
         connection = result.connection

@@ -12,7 +12,13 @@ from crm.models import Activity, Contact, Product
 
 
 class StrictResource(resources.ModelResource):
-    """Common options: validate every instance, all-or-nothing, report unchanged rows as skipped."""
+    """Common options: validate every instance, all-or-nothing, report unchanged rows as skipped.
+
+    `id` finds the row to update but is never written: an unknown id (a file from another system) makes a new
+    row with its own key, not one at that key, which PostgreSQL's sequence would later collide with.
+    """
+
+    id = fields.Field(attribute="id", column_name="id", widget=widgets.IntegerWidget(), readonly=True)
 
     class Meta:
         abstract = True

@@ -3,17 +3,19 @@
 from django.contrib import admin
 
 from crm.models import CONTACT_FINANCIAL_FIELDS, Contact
-from crm.normalization import phone_to_e164
 from crm.resources import ContactResource
 
-from .base import CrmImportExportAdmin
+from .base import CrmImportExportAdmin, PhoneSearchMixin
 
 # Written by the QuickBooks integration only; nobody edits them by hand.
 QUICKBOOKS_FIELDS = ("quickbooks_customer_id", "quickbooks_sync_token")
+# Derived from the contact's invoices and payments (`services.contact_financials_recalculate`) or from QBO: a typed
+# figure would disagree with both, so these are read-only even for those who edit the other financial fields.
+SUMMARY_FIELDS = ("total_sales", "outstanding_balance", "last_payment_date", "average_days_to_pay")
 
 
 @admin.register(Contact)
-class ContactAdmin(CrmImportExportAdmin):
+class ContactAdmin(PhoneSearchMixin, CrmImportExportAdmin):
     resource_classes = [ContactResource]
     list_display = (
         "display_name",
@@ -28,8 +30,16 @@ class ContactAdmin(CrmImportExportAdmin):
     )
     list_filter = ("source", "customer_type", "tax_exempt", "state")
     search_fields = ("first_name", "last_name", "company_name", "email", "phone", "mobile_phone", "zip_code")
+    phone_search_fields = ("phone_e164", "mobile_phone_e164")
     date_hierarchy = "created_at"
-    readonly_fields = ("phone_e164", "mobile_phone_e164", *QUICKBOOKS_FIELDS, "created_at", "updated_at")
+    readonly_fields = (
+        "phone_e164",
+        "mobile_phone_e164",
+        *SUMMARY_FIELDS,
+        *QUICKBOOKS_FIELDS,
+        "created_at",
+        "updated_at",
+    )
     fieldsets = (
         (None, {"fields": ("first_name", "last_name", "company_name", "source")}),
         ("Phone and e-mail", {"fields": (("phone", "phone_e164"), ("mobile_phone", "mobile_phone_e164"), "email")}),
@@ -46,13 +56,5 @@ class ContactAdmin(CrmImportExportAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if not request.user.has_perm("crm.view_financials"):
-            fields += CONTACT_FINANCIAL_FIELDS
+            fields += [name for name in CONTACT_FINANCIAL_FIELDS if name not in fields]
         return fields
-
-    def get_search_results(self, request, queryset, search_term):
-        """Also find "(617) 555-0134" when the contact typed "617.555.0134": compare the E.164 forms."""
-        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        e164 = phone_to_e164(search_term)
-        if e164:
-            queryset |= self.model.objects.filter(phone_e164=e164) | self.model.objects.filter(mobile_phone_e164=e164)
-        return queryset, may_have_duplicates

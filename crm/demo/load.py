@@ -1,9 +1,10 @@
 """Writes the demo plan into the CRM: idempotent, in one transaction, a handful of bulk queries per model.
 
 Idempotent by natural keys, not by a "loaded" flag: products and campaigns by name, contacts by (first, last,
-company, phone as typed), quotes and invoices by number, recipients by (campaign, contact); activities and
-payments are written only with the contacts and invoices they belong to. A second run finds everything and
-writes nothing, and a partly loaded or partly synced database is completed rather than duplicated.
+company, phone as typed), quotes and invoices by number; activities and payments are written only with the
+contacts and invoices they belong to, recipients only into a campaign that has none. A second run, on any day,
+finds everything and writes nothing, and a partly loaded or partly synced database is completed rather than
+duplicated.
 
 ``bulk_create`` skips ``save()``, so this module calls the same model helpers ``save()`` would (``normalize()``
 for phones and e-mails, ``quantize_decimal_fields`` for money) and prices documents with ``crm.services``'s pure
@@ -110,8 +111,10 @@ def _contacts(plan: DemoPlan, counts: dict) -> tuple[dict[str, Contact], set[str
 
 
 def _recipients(plan: DemoPlan, campaigns: dict, contacts: dict, counts: dict) -> None:
-    existing = set(
-        CampaignRecipient.objects.filter(campaign__in=campaigns.values()).values_list("campaign_id", "contact_id")
+    """A campaign's recipients are written once, while it has none: another day's plan picks other contacts for
+    the same campaign, and adding them would grow it on every ``make demo``."""
+    filled = set(
+        CampaignRecipient.objects.filter(campaign__in=campaigns.values()).values_list("campaign_id", flat=True)
     )
     new = [
         CampaignRecipient(
@@ -121,7 +124,7 @@ def _recipients(plan: DemoPlan, campaigns: dict, contacts: dict, counts: dict) -
             responded_at=row["responded_at"],
         )
         for row in plan.recipients
-        if (campaigns[row["campaign"]].pk, contacts[row["contact"]].pk) not in existing
+        if campaigns[row["campaign"]].pk not in filled
     ]
     CampaignRecipient.objects.bulk_create(new, batch_size=BATCH)
     counts["campaign recipients"] = len(new)

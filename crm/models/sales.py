@@ -8,6 +8,7 @@ recomputes them, and every save quantizes half-up (see `base.quantize_decimal_fi
 Money records are protected: contacts with documents cannot be deleted, invoices are voided, not deleted.
 """
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -194,6 +195,11 @@ class Payment(TimeStampedDecimalModel):
 
     def __str__(self) -> str:
         return f"{self.amount} on {self.payment_date}"
+
+    def clean(self) -> None:
+        # A refund is not a negative payment (QBO has RefundReceipt for that); an empty one pays nothing.
+        if self.amount is not None and self.amount <= 0:
+            raise ValidationError({"amount": "A payment's amount must be more than zero."})
 
 
 class PaymentApplication(DecimalSafeModel):

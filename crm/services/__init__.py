@@ -5,13 +5,15 @@
 - `contacts`: the financial summary on a contact, derived from its invoices and payments.
 """
 
-from .contacts import contact_financials_recalculate
+from .contacts import contact_financials_recalculate, contacts_financials_recalculate
 from .documents import (
     DocumentTotals,
     document_totals,
+    invoice_changes_validate,
     invoice_mark_sent,
     invoice_recalculate,
     invoice_status_derive,
+    invoice_status_expression,
     invoice_void,
     quote_convert_to_invoice,
     quote_recalculate,
@@ -21,11 +23,14 @@ from .payments import invoices_recalculate, payment_applications_validate, payme
 __all__ = [
     "DocumentTotals",
     "contact_financials_recalculate",
+    "contacts_financials_recalculate",
     "document_totals",
+    "invoice_changes_validate",
     "invoice_mark_sent",
     "invoices_recalculate",
     "invoice_recalculate",
     "invoice_status_derive",
+    "invoice_status_expression",
     "invoice_void",
     "payment_applications_validate",
     "payment_apply",

@@ -1,9 +1,11 @@
 """A contact's financial summary (total sales, outstanding balance, last payment, average days to pay).
 
 Derived from the CRM's own invoices and payments. The QuickBooks sync may instead write QBO's figures (Customer
-Balance) into the same fields; whichever ran last wins, so the integration calls this only for unlinked contacts.
+Balance) into the same fields; whichever ran last wins, so the CRM recalculates only unlinked contacts (no
+`quickbooks_customer_id`): `invoice_recalculate` after every invoice change, the admin after a payment change.
 """
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 from django.db.models import Max, Sum
@@ -38,3 +40,10 @@ def contact_financials_recalculate(*, contact: Contact) -> Contact:
         ]
     )
     return contact
+
+
+def contacts_financials_recalculate(*, contact_ids: Iterable[int | None]) -> None:
+    """Recalculate the summary of each unlinked contact among `contact_ids` (QBO owns a linked contact's)."""
+    ids = {pk for pk in contact_ids if pk is not None}
+    for contact in Contact.objects.filter(pk__in=ids, quickbooks_customer_id__isnull=True):
+        contact_financials_recalculate(contact=contact)

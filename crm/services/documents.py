@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Case, CharField, Sum, Value, When
 from django.utils import timezone
 
 from crm.errors import DocumentStateError
 from crm.models import Invoice, InvoiceItem, InvoiceStatus, Quote, QuoteStatus
 from crm.models.sales import EmailStatus, LineItem
 from crm.money import ZERO, line_amount, q, tax_amount
+
+from .contacts import contact_financials_recalculate
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,44 @@ def invoice_status_derive(invoice: Invoice, today: datetime.date) -> str:
     return InvoiceStatus.SENT
 
 
+def invoice_status_expression(today: datetime.date) -> Case:
+    """`invoice_status_derive` as a database expression, for listing and filtering invoices by what their status
+    is today: a stored status is as of the invoice's last save, and "sent" turns "overdue" with no save at all."""
+    return Case(
+        When(status=InvoiceStatus.VOID, then=Value(InvoiceStatus.VOID)),
+        When(status=InvoiceStatus.DRAFT, amount_paid=ZERO, then=Value(InvoiceStatus.DRAFT)),
+        When(total__gt=ZERO, balance_due__lte=ZERO, then=Value(InvoiceStatus.PAID)),
+        When(due_date__lt=today, then=Value(InvoiceStatus.OVERDUE)),
+        When(amount_paid__gt=ZERO, then=Value(InvoiceStatus.PARTIALLY_PAID)),
+        default=Value(InvoiceStatus.SENT),
+        output_field=CharField(),
+    )
+
+
+def invoice_changes_validate(*, invoice: Invoice, lines: Iterable[LineItem]) -> None:
+    """Check an edited invoice (its form's unsaved instance and the lines it would have) against the payments
+    already applied to it: they must come from its contact, and its new total must still cover them (QBO refuses
+    both). Raises `DocumentStateError` naming the problem; a new invoice has nothing applied and always passes.
+    """
+    if invoice.pk is None:
+        return
+    applications = invoice.payment_applications.all()
+    if invoice.contact_id is not None and applications.exclude(payment__contact_id=invoice.contact_id).exists():
+        raise DocumentStateError(
+            f"invoice {invoice} has payments from another contact applied; unapply them before changing its contact"
+        )
+    paid = q(applications.aggregate(s=Sum("amount"))["s"])
+    tax_exempt = invoice.contact.tax_exempt if invoice.contact_id is not None else False
+    total = document_totals(lines=lines, tax_rate=invoice.tax_rate or ZERO, tax_exempt=tax_exempt).total
+    if total < paid:
+        raise DocumentStateError(
+            f"invoice {invoice} would total {total}, less than the {paid} already paid; unapply payments first"
+        )
 
 
 def invoice_recalculate(*, invoice: Invoice, today: datetime.date | None = None) -> Invoice:
-    """Store totals from the lines, amount paid from the payment applications, the balance and the status."""
+    """Store totals from the lines, amount paid from the payment applications, the balance and the status; then
+    the contact's financial summary, unless QuickBooks owns it (a linked contact)."""
     totals = document_totals(
         lines=invoice.items.all(), tax_rate=invoice.tax_rate, tax_exempt=invoice.contact.tax_exempt
     )
@@ -78,6 +114,9 @@ def invoice_recalculate(*, invoice: Invoice, today: datetime.date | None = None)
     invoice.save(
         update_fields=["subtotal", "tax_amount", "total", "amount_paid", "balance_due", "status", "updated_at"]
     )
+    if invoice.contact.quickbooks_customer_id is None:
+        # A linked contact's summary is QBO's (the sync writes it); an unlinked one's follows its invoices.
+        contact_financials_recalculate(contact=invoice.contact)
     return invoice
 
 

@@ -1,8 +1,8 @@
 """Applying payments to invoices: which invoices a payment pays, and how much of each.
 
 An application is set, not added (`payment_apply(amount=...)` twice leaves one row with that amount), so a retried
-call is harmless. QBO's own rules hold here too: a payment and the invoices it pays belong to the same customer,
-an invoice is never paid beyond its total, and a payment never applies more than its amount.
+call is harmless. QBO's own rules hold here too: a payment and the invoices it pays belong to the same customer
+and currency, an invoice is never paid beyond its total, and a payment never applies more than its amount.
 """
 
 from collections.abc import Iterable
@@ -27,9 +27,9 @@ def payment_unapplied_amount(*, payment: Payment) -> Decimal:
 def payment_applications_validate(*, payment: Payment, rows: Iterable[tuple[Invoice, Decimal]]) -> None:
     """Check the whole set of applications `payment` would have (the admin inline saves them all at once).
 
-    Each invoice must belong to the payment's contact, not be void, and not be paid beyond its total counting
-    other payments; the sum applied must not exceed the payment. `payment` may be unsaved (a form's instance).
-    Raises `PaymentApplicationError` naming the first problem.
+    Each invoice must belong to the payment's contact, be in its currency, not be void, and not be paid beyond its
+    total counting other payments; the sum applied must not exceed the payment. `payment` may be unsaved (a form's
+    instance). Raises `PaymentApplicationError` naming the first problem.
     """
     applied = ZERO
     for invoice, amount in rows:
@@ -38,6 +38,10 @@ def payment_applications_validate(*, payment: Payment, rows: Iterable[tuple[Invo
             raise PaymentApplicationError(f"the amount applied to {invoice} must be positive")
         if payment.contact_id is not None and invoice.contact_id != payment.contact_id:
             raise PaymentApplicationError(f"invoice {invoice} belongs to another contact")
+        if invoice.currency != payment.currency:
+            raise PaymentApplicationError(
+                f"invoice {invoice} is in {invoice.currency}, the payment in {payment.currency}"
+            )
         if invoice.status == InvoiceStatus.VOID:
             raise PaymentApplicationError(f"invoice {invoice} is void")
         others = invoice.payment_applications.all()

@@ -201,3 +201,18 @@ def test_void_action_is_in_the_invoice_history(bookkeeper_client, bookkeeper, ro
     bookkeeper_client.post(url("invoice", "changelist"), {"action": "void", "_selected_action": [invoice.pk]})
     entry = LogEntry.objects.get(object_id=str(invoice.pk), content_type__model="invoice")
     assert entry.user == bookkeeper and "Voided" in entry.get_change_message()
+
+
+def test_derived_summary_is_read_only_even_for_the_bookkeeper(bookkeeper_client, rows):
+    """Total sales, balance, last payment and days to pay come from the invoices (or QBO); a typed figure would
+    disagree with them until the next recalculation silently overwrote it."""
+    contact = rows["contact"]
+    page = bookkeeper_client.get(url("contact", "change", contact)).content.decode()
+    assert 'name="outstanding_balance"' not in page
+    response = bookkeeper_client.post(
+        url("contact", "change", contact), _contact_post(contact, outstanding_balance="999.00", total_sales="5")
+    )
+    assert response.status_code == 302
+    contact.refresh_from_db()
+    total = rows["invoice"].total
+    assert (contact.outstanding_balance, contact.total_sales) == (total, total)

@@ -115,3 +115,45 @@ def test_contact_search_matches_any_phone_format(staff_client):
     ContactFactory(phone="781-555-0100")
     response = staff_client.get(reverse("admin:crm_contact_changelist"), {"q": "617.555.0134"})
     assert list(response.context["cl"].result_list) == [contact]
+
+
+def test_a_line_with_a_product_and_no_price_takes_the_products_price_and_tax(staff_client):
+    """As QBO fills a line from its item: choosing "Crack injection" must not quote it at $0 and untaxed."""
+    contact = ContactFactory()
+    product = ProductFactory(name="Crack injection (per crack)", unit_price=Decimal("450"), taxable=True)
+    add_url = reverse("admin:crm_quote_add")
+    page = staff_client.get(add_url)
+    assert 'name="items-__prefix__-unit_price"' in page.content.decode()
+    rows = [
+        {"position": "1", "product": product.pk, "description": "", "quantity": "2", "unit_price": ""},
+        {"position": "2", "description": "Discounted inspection", "quantity": "1", "unit_price": "99"},
+    ]
+    data = {
+        "contact": contact.pk,
+        "status": "draft",
+        "issue_date": "2025-05-01",
+        "currency": "USD",
+        "tax_rate": "6.25",
+        **_inline_data(page, 0, rows),
+    }
+    response = staff_client.post(add_url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    quote = Quote.objects.get()
+    assert [(i.unit_price, i.taxable) for i in quote.items.all()] == [(Decimal("450"), True), (Decimal("99"), False)]
+    assert (quote.subtotal, quote.tax_amount, quote.total) == (Decimal("999.00"), Decimal("56.25"), Decimal("1055.25"))
+
+
+def test_a_line_without_product_or_price_is_refused(staff_client):
+    add_url = reverse("admin:crm_quote_add")
+    page = staff_client.get(add_url)
+    data = {
+        "contact": ContactFactory().pk,
+        "status": "draft",
+        "issue_date": "2025-05-01",
+        "currency": "USD",
+        "tax_rate": "0",
+        **_inline_data(page, 0, [{"position": "1", "description": "Mystery", "quantity": "1", "unit_price": ""}]),
+    }
+    response = staff_client.post(add_url, data)
+    assert response.status_code == 200
+    assert not Quote.objects.exists()

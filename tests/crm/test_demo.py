@@ -199,3 +199,17 @@ def test_crm_services_agree_with_the_bulk_load(demo, db):
     for quote in Quote.objects.select_related("contact"):
         quote_recalculate(quote=quote)
     assert list(Quote.objects.values_list("pk", "subtotal", "tax_amount", "total")) == quotes
+
+
+def test_a_run_on_another_day_adds_nothing(demo, db):
+    """`make demo` runs load_demo every time: tomorrow's plan picks other recipients for the same campaigns, and
+    those must not be added to the campaigns already loaded."""
+    from crm.demo.load import demo_load
+
+    today = timezone.localdate()
+    other_day = today + datetime.timedelta(days=1)
+    if other_day.year != today.year:  # a new year renames the spring campaign: a new campaign is right then
+        other_day = today - datetime.timedelta(days=1)
+    before = _counts()
+    demo_load(today=other_day)
+    assert _counts() == before

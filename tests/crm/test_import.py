@@ -111,3 +111,23 @@ def test_product_import_by_superuser_and_not_by_staff(superuser_client, staff_cl
     preview = _dry_run(superuser_client, "product", content)
     _confirm(superuser_client, "product", preview)
     assert str(Product.objects.get().unit_price) == "450.12500"
+
+
+def test_unknown_id_creates_a_contact_with_its_own_id(staff_client):
+    """An id from another system must not be written as the primary key (PostgreSQL's sequence would not move,
+    and a later "Add contact" would collide with it)."""
+    preview = _dry_run(staff_client, "contact", "id," + HEADER + "987654," + GOOD_ROWS.splitlines()[0] + "\n")
+    assert not preview.context["result"].has_errors()
+    assert _confirm(staff_client, "contact", preview).status_code == 302
+    contact = Contact.objects.get()
+    assert contact.pk != 987654
+    assert ContactFactory().pk != 987654
+
+
+def test_known_id_updates_that_contact(staff_client):
+    contact = ContactFactory(first_name="Jane", last_name="Doe", phone="617.555.0134")
+    row = f"{contact.pk},Jane,Doe,,(617) 555-0134,,jane@example.com,Quincy,MA,02169,referral\n"
+    preview = _dry_run(staff_client, "contact", "id," + HEADER + row)
+    assert _confirm(staff_client, "contact", preview).status_code == 302
+    contact.refresh_from_db()
+    assert (Contact.objects.count(), contact.phone, contact.source) == (1, "(617) 555-0134", "referral")

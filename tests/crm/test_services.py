@@ -145,3 +145,10 @@ def test_document_numbers_from_pk(contact):
     assert quote.quote_number == f"Q-{quote.pk:06d}"
     typed = QuoteFactory(contact=contact, quote_number="EST-1001")
     assert typed.quote_number == "EST-1001"
+
+
+def test_payment_in_another_currency_refused(contact, invoice):
+    """QBO applies a payment only to invoices in its own currency (RELIABILITY §D4)."""
+    payment = PaymentFactory(contact=contact, amount=D("100.01"), currency="CAD")
+    with pytest.raises(PaymentApplicationError, match="CAD"):
+        payment_apply(payment=payment, invoice=invoice, amount=D("10"))

@@ -57,6 +57,24 @@ class LineItem(DecimalSafeModel):
         super().save(*args, **kwargs)
 
 
+class SalesDocument(TimeStampedDecimalModel):
+    """What a quote and an invoice share: dates, currency, the stored totals and the QBO sync token."""
+
+    issue_date = models.DateField(default=timezone.localdate)
+    currency = models.CharField(max_length=3, default="USD")
+    subtotal = models.DecimalField(**MONEY, default=0, editable=False)
+    tax_rate = models.DecimalField(**TAX_RATE, default=0, help_text="Percent, e.g. 6.25.")
+    tax_amount = models.DecimalField(**MONEY, default=0, editable=False)
+    total = models.DecimalField(**MONEY, default=0, editable=False)
+    terms = models.CharField(max_length=100, blank=True)
+    notes = models.TextField(blank=True)
+    quickbooks_sync_token = models.CharField(max_length=SYNC_TOKEN_LENGTH, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-issue_date", "-id"]
+
+
 class QuoteStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     SENT = "sent", "Sent"
@@ -66,7 +84,7 @@ class QuoteStatus(models.TextChoices):
     CONVERTED = "converted", "Converted to invoice"
 
 
-class Quote(TimeStampedDecimalModel):
+class Quote(SalesDocument):
     quote_number = models.CharField(
         max_length=DOC_NUMBER_LENGTH, unique=True, null=True, blank=True, help_text="Left blank: Q-<id>."
     )
@@ -80,20 +98,10 @@ class Quote(TimeStampedDecimalModel):
         related_name="quotes",
         help_text="The campaign this quote came from.",
     )
-    issue_date = models.DateField(default=timezone.localdate)
     expiry_date = models.DateField(null=True, blank=True)
-    currency = models.CharField(max_length=3, default="USD")
-    subtotal = models.DecimalField(**MONEY, default=0, editable=False)
-    tax_rate = models.DecimalField(**TAX_RATE, default=0, help_text="Percent, e.g. 6.25.")
-    tax_amount = models.DecimalField(**MONEY, default=0, editable=False)
-    total = models.DecimalField(**MONEY, default=0, editable=False)
-    terms = models.CharField(max_length=100, blank=True)
-    notes = models.TextField(blank=True)
     quickbooks_estimate_id = models.CharField(max_length=50, unique=True, null=True, blank=True)
-    quickbooks_sync_token = models.CharField(max_length=SYNC_TOKEN_LENGTH, blank=True)
 
-    class Meta:
-        ordering = ["-issue_date", "-id"]
+    class Meta(SalesDocument.Meta):
         permissions = [("push_estimate", "Can push quote to QuickBooks as estimate")]
 
     def __str__(self) -> str:
@@ -128,31 +136,21 @@ class EmailStatus(models.TextChoices):
     EMAIL_SENT = "EmailSent", "E-mail sent"
 
 
-class Invoice(TimeStampedDecimalModel):
+class Invoice(SalesDocument):
     invoice_number = models.CharField(
         max_length=DOC_NUMBER_LENGTH, unique=True, null=True, blank=True, help_text="Left blank: INV-<id>."
     )
     status = models.CharField(max_length=20, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT, db_index=True)
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="invoices")
     quote = models.ForeignKey(Quote, on_delete=models.SET_NULL, null=True, blank=True, related_name="invoices")
-    issue_date = models.DateField(default=timezone.localdate)
     due_date = models.DateField(null=True, blank=True)
-    currency = models.CharField(max_length=3, default="USD")
-    subtotal = models.DecimalField(**MONEY, default=0, editable=False)
-    tax_rate = models.DecimalField(**TAX_RATE, default=0, help_text="Percent, e.g. 6.25.")
-    tax_amount = models.DecimalField(**MONEY, default=0, editable=False)
-    total = models.DecimalField(**MONEY, default=0, editable=False)
     amount_paid = models.DecimalField(**MONEY, default=0, editable=False)
     balance_due = models.DecimalField(**MONEY, default=0, editable=False)
-    terms = models.CharField(max_length=100, blank=True)
-    notes = models.TextField(blank=True)
     quickbooks_invoice_id = models.CharField(max_length=50, unique=True, null=True, blank=True)
-    quickbooks_sync_token = models.CharField(max_length=SYNC_TOKEN_LENGTH, blank=True)
     email_status = models.CharField(max_length=20, choices=EmailStatus.choices, default=EmailStatus.NOT_SET)
     sent_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-issue_date", "-id"]
+    class Meta(SalesDocument.Meta):
         permissions = [("send_invoice", "Can send invoice to the customer")]
 
     def __str__(self) -> str:

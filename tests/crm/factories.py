@@ -120,6 +120,12 @@ class ProductFactory(factory.django.DjangoModelFactory):
     income_account_id = "1"
 
 
+def _lines_add(lines, make_line) -> None:
+    """`items=[(qty, price), ...]` on a document factory: one line each, in order."""
+    for position, (qty, price) in enumerate(lines, 1):
+        make_line(quantity=Decimal(qty), unit_price=Decimal(price), position=position)
+
+
 class QuoteFactory(factory.django.DjangoModelFactory):
     """`QuoteFactory(items=[(qty, price), ...])` adds lines and recalculates totals."""
 
@@ -135,11 +141,9 @@ class QuoteFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def items(self, create, extracted, **kwargs):
-        if not create or not extracted:
-            return
-        for position, (qty, price) in enumerate(extracted, 1):
-            QuoteItemFactory(quote=self, quantity=Decimal(qty), unit_price=Decimal(price), position=position)
-        services.quote_recalculate(quote=self)
+        if create and extracted:
+            _lines_add(extracted, lambda **line: QuoteItemFactory(quote=self, **line))
+            services.quote_recalculate(quote=self)
 
 
 class QuoteItemFactory(factory.django.DjangoModelFactory):
@@ -170,11 +174,9 @@ class InvoiceFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def items(self, create, extracted, **kwargs):
-        if not create or not extracted:
-            return
-        for position, (qty, price) in enumerate(extracted, 1):
-            InvoiceItemFactory(invoice=self, quantity=Decimal(qty), unit_price=Decimal(price), position=position)
-        services.invoice_recalculate(invoice=self)
+        if create and extracted:
+            _lines_add(extracted, lambda **line: InvoiceItemFactory(invoice=self, **line))
+            services.invoice_recalculate(invoice=self)
 
 
 class InvoiceItemFactory(factory.django.DjangoModelFactory):

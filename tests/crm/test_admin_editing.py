@@ -47,12 +47,17 @@ def change_form_data(response) -> dict:
     return data
 
 
+def _paid(contact, total_lines=(("1", "100"),), paid="100", tax_rate="0", payment_amount=None):
+    """An invoice for `contact` with one payment (of `payment_amount`, default `paid`) applying `paid` to it."""
+    invoice = InvoiceFactory(contact=contact, items=list(total_lines), tax_rate=Decimal(tax_rate))
+    payment = PaymentFactory(contact=contact, amount=Decimal(payment_amount or paid))
+    services.payment_apply(payment=payment, invoice=invoice, amount=Decimal(paid))
+    return invoice, payment
+
+
 def test_editing_an_invoice_line_recomputes_totals_and_balance(bookkeeper_client):
     contact = ContactFactory()
-    invoice = InvoiceFactory(contact=contact, items=[("3", "33.335")], tax_rate=Decimal("0"))
-    services.payment_apply(
-        payment=PaymentFactory(contact=contact, amount=Decimal("50")), invoice=invoice, amount=Decimal("50")
-    )
+    invoice, _ = _paid(contact, total_lines=(("3", "33.335"),), paid="50")
     url = reverse("admin:crm_invoice_change", args=[invoice.pk])
     data = change_form_data(bookkeeper_client.get(url))
     data["items-0-quantity"] = "4"
@@ -69,10 +74,7 @@ def test_editing_an_invoice_line_recomputes_totals_and_balance(bookkeeper_client
 
 def test_invoice_lines_cannot_drop_below_what_was_paid(bookkeeper_client):
     contact = ContactFactory()
-    invoice = InvoiceFactory(contact=contact, items=[("1", "100")], tax_rate=Decimal("0"))
-    services.payment_apply(
-        payment=PaymentFactory(contact=contact, amount=Decimal("100")), invoice=invoice, amount=Decimal("100")
-    )
+    invoice, _ = _paid(contact, paid="100")
     url = reverse("admin:crm_invoice_change", args=[invoice.pk])
     data = change_form_data(bookkeeper_client.get(url))
     data["items-0-unit_price"] = "40"
@@ -84,10 +86,7 @@ def test_invoice_lines_cannot_drop_below_what_was_paid(bookkeeper_client):
 
 def test_invoice_with_payments_cannot_move_to_another_contact(bookkeeper_client):
     contact = ContactFactory()
-    invoice = InvoiceFactory(contact=contact, items=[("1", "100")], tax_rate=Decimal("0"))
-    services.payment_apply(
-        payment=PaymentFactory(contact=contact, amount=Decimal("100")), invoice=invoice, amount=Decimal("60")
-    )
+    invoice, _ = _paid(contact, paid="60", payment_amount="100")
     url = reverse("admin:crm_invoice_change", args=[invoice.pk])
     data = change_form_data(bookkeeper_client.get(url))
     data["contact"] = str(ContactFactory().pk)
@@ -99,9 +98,7 @@ def test_invoice_with_payments_cannot_move_to_another_contact(bookkeeper_client)
 
 def test_payment_contact_change_revalidates_applications(bookkeeper_client):
     contact = ContactFactory()
-    invoice = InvoiceFactory(contact=contact, items=[("1", "100")], tax_rate=Decimal("0"))
-    payment = PaymentFactory(contact=contact, amount=Decimal("100"))
-    services.payment_apply(payment=payment, invoice=invoice, amount=Decimal("60"))
+    invoice, payment = _paid(contact, paid="60", payment_amount="100")
     url = reverse("admin:crm_payment_change", args=[payment.pk])
     data = change_form_data(bookkeeper_client.get(url))
     data["contact"] = str(ContactFactory().pk)
@@ -113,9 +110,7 @@ def test_payment_contact_change_revalidates_applications(bookkeeper_client):
 
 def test_payment_amount_cut_below_applied_is_refused(bookkeeper_client):
     contact = ContactFactory()
-    invoice = InvoiceFactory(contact=contact, items=[("1", "100")], tax_rate=Decimal("0"))
-    payment = PaymentFactory(contact=contact, amount=Decimal("100"))
-    services.payment_apply(payment=payment, invoice=invoice, amount=Decimal("60"))
+    invoice, payment = _paid(contact, paid="60", payment_amount="100")
     url = reverse("admin:crm_payment_change", args=[payment.pk])
     data = change_form_data(bookkeeper_client.get(url))
     data["amount"] = "10"
@@ -127,9 +122,7 @@ def test_payment_amount_cut_below_applied_is_refused(bookkeeper_client):
 
 def test_payment_application_edit_updates_invoice(bookkeeper_client):
     contact = ContactFactory()
-    invoice = InvoiceFactory(contact=contact, items=[("1", "100")], tax_rate=Decimal("0"))
-    payment = PaymentFactory(contact=contact, amount=Decimal("100"))
-    services.payment_apply(payment=payment, invoice=invoice, amount=Decimal("60"))
+    invoice, payment = _paid(contact, paid="60", payment_amount="100")
     url = reverse("admin:crm_payment_change", args=[payment.pk])
     data = change_form_data(bookkeeper_client.get(url))
     data["applications-0-amount"] = "100"
@@ -150,9 +143,7 @@ def test_payment_application_edit_updates_invoice(bookkeeper_client):
 
 def test_contact_summary_follows_admin_payment(bookkeeper_client):
     contact = ContactFactory()
-    invoice = InvoiceFactory(contact=contact, items=[("1", "100")], tax_rate=Decimal("0"))
-    payment = PaymentFactory(contact=contact, amount=Decimal("100"))
-    services.payment_apply(payment=payment, invoice=invoice, amount=Decimal("60"))
+    invoice, payment = _paid(contact, paid="60", payment_amount="100")
     url = reverse("admin:crm_payment_change", args=[payment.pk])
     data = change_form_data(bookkeeper_client.get(url))
     data["applications-0-amount"] = "100"
@@ -207,13 +198,6 @@ def test_change_page_query_count_constant(request, role, kind):
             assert client.get(url).status_code == 200
         counts.append(len(ctx))
     assert counts[0] == counts[1], counts
-
-
-def _paid(contact, total_lines=(("1", "100"),), paid="100", tax_rate="0"):
-    invoice = InvoiceFactory(contact=contact, items=list(total_lines), tax_rate=Decimal(tax_rate))
-    payment = PaymentFactory(contact=contact, amount=Decimal(paid))
-    services.payment_apply(payment=payment, invoice=invoice, amount=Decimal(paid))
-    return invoice, payment
 
 
 @pytest.mark.parametrize("change", [{"tax_rate": "0"}, {"items-0-DELETE": "on"}, {"items-0-taxable": None}])

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv lint bench clean
+.PHONY: demo serve test venv lint bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ venv: $(STAMP)
 # Migrate, load the demo data and logins, then run the QBO emulator, the django-q2 worker and the web server.
 demo: $(STAMP)
 	DEBUG=true $(PY) bin/demo.py
+
+# The production stack locally: gunicorn, PostgreSQL, Redis and two qcluster workers, DEBUG off (docs/operations.md).
+serve: $(STAMP)
+	$(PY) bin/serve.py
 
 # The whole suite (unit, integration against the running emulator, browser journeys).
 test: $(STAMP)

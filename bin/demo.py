@@ -43,9 +43,27 @@ def wait_for_port(port: int, process: subprocess.Popen, name: str, seconds: floa
         time.sleep(0.2)
 
 
+def web_host_port(address: str) -> tuple[str, int]:
+    """`DEMO_ADDRESS` as runserver takes it (`8001`, `127.0.0.1:8001`, `0.0.0.0:8001`) → a host a browser can open."""
+    host, _, port = address.rpartition(":")
+    if host in ("", "0.0.0.0", "::", "[::]"):  # noqa: S104  # nosec B104: compared, never bound: not a URL to open
+        host = "127.0.0.1"
+    return host, int(port)
+
+
+def demo_environment(*, web: str, emulator_port: int) -> dict[str, str]:
+    """The settings the demo's processes share: the emulator's URL and an OAuth redirect on the demo's own port."""
+    host, port = web_host_port(web)
+    return {
+        "DEBUG": "true",
+        "QUICKBOOKS_EMULATOR_URL": f"http://127.0.0.1:{emulator_port}",
+        "QUICKBOOKS_REDIRECT_URI": f"http://{host}:{port}/quickbooks/callback/",
+    }
+
+
 def main() -> None:
-    os.environ.setdefault("DEBUG", "true")
-    os.environ.setdefault("QUICKBOOKS_EMULATOR_URL", f"http://127.0.0.1:{EMULATOR_PORT}")
+    for name, value in demo_environment(web=WEB, emulator_port=EMULATOR_PORT).items():
+        os.environ.setdefault(name, value)
     if port_open(EMULATOR_PORT):
         raise SystemExit(f"Port {EMULATOR_PORT} is in use: stop what runs there or set EMULATOR_PORT.")
     manage("migrate", "--noinput", "-v", "0")
@@ -74,10 +92,11 @@ def main() -> None:
     children.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT))
     web = subprocess.Popen([sys.executable, "manage.py", "runserver", WEB, "--noreload"], cwd=ROOT)
     children.append(web)
-    wait_for_port(int(WEB.rsplit(":", 1)[1]), web, "The web server")
+    host, port = web_host_port(WEB)
+    wait_for_port(port, web, "The web server")
 
     print("\n" + "=" * 72)
-    print(f"Attack-a-Crack CRM demo: http://{WEB}/admin/")
+    print(f"Attack-a-Crack CRM demo: http://{host}:{port}/admin/")
     print(f"QuickBooks Online emulator: http://127.0.0.1:{EMULATOR_PORT}/ (seed: demo)")
     for username, password, role in LOGINS:
         print(f"  {username:<11} / {password:<16} {role}")

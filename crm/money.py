@@ -20,7 +20,7 @@ def q(value: Decimal | int | str | None) -> Decimal:
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def line_amount(qty: Decimal | int | str, price: Decimal | int | str) -> Decimal:
+def line_total(qty: Decimal | int | str, price: Decimal | int | str) -> Decimal:
     """A line's amount: q(qty × unit price), exact product first, one rounding."""
     if isinstance(qty, float) or isinstance(price, float):
         raise TypeError("quantity and price must be Decimal, int or str, never float")

@@ -4,11 +4,32 @@ Every resource validates each row with the model's `full_clean()` (`clean_model_
 normalizes phones and e-mails (the models' `clean()`), and imports in one transaction (`use_transactions`): one
 bad row means nothing is written and the preview names the row and field (STACK §2). QuickBooks ids, sync tokens
 and the contact's financial fields are not importable or exported: the integration and the bookkeeper own them.
+
+Exports are safe to open in a spreadsheet: a text cell starting with =, +, -, @, a tab or a carriage return would
+run as a formula (CSV injection, OWASP), so it is written with a leading apostrophe, which spreadsheets show as
+text; an import removes that apostrophe again, so a file exported and re-imported round-trips ("+1 617…" stays).
+django-import-export's own `IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT` (on in settings) only drops a leading "=".
 """
 
 from import_export import fields, resources, widgets
 
 from crm.models import Activity, Contact, Product
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell_escape(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula, made text ("'=HYPERLINK(…)"); anything else unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def cell_unescape(value: object) -> object:
+    """Undo `cell_escape` on an imported cell."""
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
 
 
 class StrictResource(resources.ModelResource):
@@ -26,6 +47,14 @@ class StrictResource(resources.ModelResource):
         use_transactions = True
         skip_unchanged = True
         report_skipped = True
+
+    def export_field(self, field, instance, **kwargs):
+        return cell_escape(super().export_field(field, instance, **kwargs))
+
+    def before_import_row(self, row, **kwargs):
+        for key, value in list(row.items()):
+            row[key] = cell_unescape(value)
+        super().before_import_row(row, **kwargs)
 
 
 class ContactResource(StrictResource):
@@ -65,5 +94,5 @@ class ActivityResource(StrictResource):
 class ProductResource(StrictResource):
     class Meta(StrictResource.Meta):
         model = Product
-        fields = ("id", "name", "description", "item_type", "unit_price", "unit_cost", "taxable", "active", "sku")
+        fields = ("id", "name", "description", "item_type", "unit_price", "cost", "taxable", "active", "sku")
         export_order = fields

@@ -22,3 +22,5 @@ STORAGES = {
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405
 # The suite runs with DEBUG off against the local emulator, which checks.py rightly refuses in production.
 SILENCED_SYSTEM_CHECKS = ["quickbooks_integration.E003"]
+# Login throttling off for the suite; tests/ops/test_login_throttling.py turns it on for itself.
+AXES_ENABLED = False

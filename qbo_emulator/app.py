@@ -15,7 +15,7 @@ from typing import Any
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from . import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_VERIFIER_TOKEN
+from . import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_VERIFIER_TOKEN, minorversions
 from .batch import run_batch
 from .cdc import cdc
 from .clock import Clock, response_time
@@ -63,8 +63,11 @@ class EmulatorApp:
         webhook_format: str = "legacy",
         webhook_interval: float | None = 1.0,
         state_file: str | None = None,
+        redirect_uris: list[str] | tuple[str, ...] = (),
     ) -> None:
         self.clock = Clock()
+        self.redirect_uris: set[str] = set(redirect_uris)  # registered for the client, matched exactly
+        self.redirect_uris_default = frozenset(self.redirect_uris)
         self.store = Store()
         self.oauth = OAuthServer(self.clock, clients={client_id: client_secret})
         self.client_id = client_id
@@ -207,9 +210,13 @@ class EmulatorApp:
             return Response(
                 "<html><body><h1>Invalid client_id</h1></body></html>", status=400, content_type="text/html"
             )
-        if not redirect_uri or not redirect_uri.startswith(("http://", "https://")):
-            return Response(
-                "<html><body><h1>Invalid redirect_uri</h1></body></html>", status=400, content_type="text/html"
+        if not self.redirect_allowed(redirect_uri):
+            return Response(  # Intuit shows an error page and never redirects to an unregistered URI
+                "<html><body><h1>Invalid redirect_uri</h1><p>The redirect_uri query parameter value is invalid. "
+                "Make sure it is listed in the Redirect URIs section on your app's keys tab and matches it exactly."
+                "</p></body></html>",
+                status=400,
+                content_type="text/html",
             )
         if params.get("response_type") != "code" or not scope:
             return self._redirect(redirect_uri, {"error": "invalid_request", "state": state})
@@ -251,6 +258,15 @@ class EmulatorApp:
 <button type="submit" name="decision" value="cancel" id="cancel">Cancel</button>
 </form></body></html>"""
         return Response(page, content_type="text/html; charset=utf-8")
+
+    def redirect_allowed(self, uri: str) -> bool:
+        """Exact match against the registered URIs; besides them, http(s) URIs on a loopback host or Django's
+        ``testserver`` (the demo, the test client, live_server) are accepted, so no caller has to register first.
+        Anything else (``https://evil.example/cb``) gets the error page, as Intuit's own authorize page does."""
+        if uri in self.redirect_uris:
+            return True
+        parts = urllib.parse.urlsplit(uri)
+        return parts.scheme in ("http", "https") and parts.hostname in _LOCAL_HOSTS and not parts.fragment
 
     def _redirect(self, uri: str, params: dict[str, str]) -> Response:
         separator = "&" if "?" in uri else "?"
@@ -426,6 +442,7 @@ class EmulatorApp:
         method = request.method
         now = self.clock.now()
         company = Company(self.store, realm, now)
+        version = minorversions.effective(request.args.get("minorversion"), now.date())
         if not rest or not rest[0]:
             raise self._unsupported(request)
         head = rest[0].lower()
@@ -433,9 +450,10 @@ class EmulatorApp:
             sql = request.args.get("query") if method == "GET" else request.get_data(as_text=True)
             if method == "POST" and not sql and request.form.get("query"):
                 sql = request.form.get("query")
-            return self._json(self._query(realm, sql or "", now))
+            return self._json(minorversions.shape(self._query(realm, sql or "", now), version))
         if head == "cdc" and len(rest) == 1 and method == "GET":
-            return self._json(cdc(realm, request.args.get("entities"), request.args.get("changedSince"), now))
+            changes = cdc(realm, request.args.get("entities"), request.args.get("changedSince"), now)
+            return self._json(minorversions.shape(changes, version))
         if head == "batch" and len(rest) == 1 and method == "POST":
             body = self._body(request)
             items = run_batch(
@@ -443,18 +461,18 @@ class EmulatorApp:
                 lambda entity, op, payload: self._write(company, entity, op, payload, None),
                 lambda sql: {k: v for k, v in self._query(realm, sql, now).items() if k != "time"},
             )
-            return self._json({"BatchItemResponse": items, "time": response_time(now)})
+            return self._json(minorversions.shape({"BatchItemResponse": items, "time": response_time(now)}, version))
         entity = URL_NAMES.get(head)
         if entity is None:
             raise self._unsupported(request)
         if entity == "Preferences" and len(rest) == 1 and method == "GET":
-            return self._entity_response(entity, company.singleton("Preferences"), now)
+            return self._entity_response(entity, company.singleton("Preferences"), now, version)
         if len(rest) == 1 and method == "POST":
             body = self._body(request)
             operation = (request.args.get("operation") or "").lower()
             include = (request.args.get("include") or "").lower()
             result = self._write(company, entity, operation, body, include)
-            return self._entity_response(entity, result, now)
+            return self._entity_response(entity, result, now, version)
         if len(rest) == 2 and method == "GET":
             if entity == "CompanyInfo":
                 info = company.singleton("CompanyInfo")
@@ -462,11 +480,11 @@ class EmulatorApp:
                     if not rest[1].isdigit():
                         raise fault("2030", rest[1], element="Id")
                     raise fault("610")
-                return self._entity_response(entity, info, now)
-            return self._entity_response(entity, company.read(entity, rest[1]), now)
+                return self._entity_response(entity, info, now, version)
+            return self._entity_response(entity, company.read(entity, rest[1]), now, version)
         if len(rest) == 3 and rest[2].lower() == "send" and method == "POST":
             send_to = request.args.get("sendTo")
-            return self._entity_response(entity, company.send(entity, rest[1], send_to), now)
+            return self._entity_response(entity, company.send(entity, rest[1], send_to), now, version)
         if len(rest) == 3 and rest[2].lower() == "pdf" and method == "GET":
             if entity not in ("Invoice", "Estimate"):
                 raise self._unsupported(request)
@@ -474,8 +492,8 @@ class EmulatorApp:
             return Response(sales_form_pdf(entity, obj, realm.company_name), content_type="application/pdf")
         raise self._unsupported(request)
 
-    def _entity_response(self, entity: str, obj: dict[str, Any], now: Any) -> Response:
-        return self._json({entity: public(obj), "time": response_time(now)})
+    def _entity_response(self, entity: str, obj: dict[str, Any], now: Any, version: int) -> Response:
+        return self._json(minorversions.shape({entity: public(obj), "time": response_time(now)}, version))
 
     def _body(self, request: Request) -> Any:
         data = request.get_data()
@@ -507,9 +525,7 @@ class EmulatorApp:
         try:
             result = query_module.run_query(sql, rows_for, now=now, cached_order=realm.in_order)
         except query_module.QueryError as exc:
-            message = getattr(exc, "message", None) or (exc.args[0] if exc.args else "Invalid query")
-            detail = getattr(exc, "detail", None) or (exc.args[1] if len(exc.args) > 1 else str(exc))
-            raise Fault(400, "4001", message, detail) from exc
+            raise Fault(400, exc.code, exc.message, exc.detail, element=exc.element) from exc
         if "time" not in result:
             result = {**result, "time": response_time(now)}
         return result
@@ -573,6 +589,7 @@ class EmulatorApp:
         self.webhooks.reset()
         self.webhooks.config = WebhookConfig(**vars(self.webhook_defaults))
         self.auto_approve = self.auto_approve_default
+        self.redirect_uris = set(self.redirect_uris_default)
 
     def save_state(self, path: str | None = None) -> str:
         target = path or self.state_file
@@ -666,6 +683,9 @@ class EmulatorApp:
             self._autosave_stop.set()
             self._autosave.join(timeout=5)
             self._autosave = None
+
+
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "testserver"})
 
 
 def _sleep(seconds: float) -> None:

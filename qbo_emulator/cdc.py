@@ -40,7 +40,10 @@ def cdc(realm: RealmState, entities_param: str | None, since_param: str | None, 
         name = canonical_entity(raw)
         if name is None or name not in ALL_ENTITIES:
             raise fault(
-                "4001", f"QueryValidationError: invalid context declaration: {raw.strip()}", message="Invalid query"
+                "4001",
+                f"QueryValidationError: invalid context declaration: {raw.strip()}",
+                message="Invalid query",
+                element=None,
             )
         if name in CDC_UNSUPPORTED:
             raise fault("500", f"cdc for {name}", message="Unsupported Operation")

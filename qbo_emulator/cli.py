@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
     parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
     parser.add_argument("--state", default=None, help="JSON file: loaded at start if present, saved at exit")
+    parser.add_argument(
+        "--redirect-uri",
+        action="append",
+        default=[],
+        help="a redirect URI registered for the client (repeatable; loopback and testserver URIs always accepted)",
+    )
     return parser
 
 
@@ -76,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             webhook_format=args.webhook_format,
             webhook_interval=args.webhook_interval or None,
             state_file=args.state,
+            redirect_uris=args.redirect_uri,
         )
     except SeedError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -106,6 +106,10 @@ def _route(app: EmulatorApp, path: str, method: str, options: dict[str, Any], re
     if path == "/clock/advance" and method == "POST":
         app.clock.advance(float(options.get("seconds", 0)))
         return _ok({"offset": app.clock.offset, "now": app.info(base)["now"]})
+    if path == "/redirect_uris":  # register redirect URIs for the client (exact match on the authorize page)
+        if method == "POST":
+            app.redirect_uris.update(str(uri) for uri in options.get("uris", []))
+        return _ok({"redirect_uris": sorted(app.redirect_uris)})
     if path == "/auto_approve" and method == "POST":
         app.auto_approve = bool(options.get("enabled", True))
         return _ok({"auto_approve": app.auto_approve})

@@ -109,6 +109,31 @@ DOCUMENTED_FIELDS: dict[str, frozenset[str]] = {
     }.items()
 }
 
+#: Properties QBO documents but refuses in WHERE ("property 'X' is not queryable", 4001). Vendor: the list quoted
+#: with the real XML fault in ruckus/quickbooks-ruby#403 (2017); Customer.AcctNum: intuit/QuickBooks-V3-DotNET-SDK#163.
+NOT_FILTERABLE: dict[str, frozenset[str]] = {
+    "Vendor": frozenset(
+        {
+            "Title", "PrimaryPhone", "AlternatePhone", "Mobile", "Fax", "PrimaryEmailAddr", "WebAddr", "BillAddr",
+            "OtherContactInfo", "TaxIdentifier", "TermRef", "Balance", "AcctNum", "Vendor1099", "CurrencyRef",
+            "TaxReportingBasis", "APAccountRef",
+        }
+    ),
+    "Customer": frozenset({"AcctNum"}),
+}
+
+#: Contact properties QBO lets a filter name without their one leaf: ``PrimaryEmailAddr = 'x'`` means
+#: ``PrimaryEmailAddr.Address = 'x'`` (issue 9; the form real QBO answers with rows), ``PrimaryPhone = '…'`` means
+#: ``PrimaryPhone.FreeFormNumber``. The nested path names exactly that leaf; any other leaf is not queryable.
+CONTACT_LEAF: dict[str, str] = {
+    "PrimaryEmailAddr": "Address",
+    "PrimaryPhone": "FreeFormNumber",
+    "AlternatePhone": "FreeFormNumber",
+    "Mobile": "FreeFormNumber",
+    "Fax": "FreeFormNumber",
+    "WebAddr": "URI",
+}
+
 _METADATA_FIELDS = {"createtime": "CreateTime", "lastupdatedtime": "LastUpdatedTime"}
 _KEYWORDS = frozenset(
     {"select", "from", "where", "and", "or", "not", "in", "like", "orderby", "order", "by", "asc", "desc",
@@ -117,22 +142,35 @@ _KEYWORDS = frozenset(
 
 
 class QueryError(Exception):
-    """An invalid or unsupported query; the caller answers 400 with fault code 4001 (API.md §3.2, §3.3)."""
+    """An invalid or unsupported query; the caller answers 400 with ``code`` (docs/emulator.md "Query faults").
 
-    code = "4001"
+    Real QBO sends three families, none with an ``element`` key except 2030: a statement it cannot parse is 4000
+    "Error parsing query" / ``QueryParserError: …`` (consolibyte/quickbooks-php#129), a statement it parses but
+    refuses is 4001 "Invalid query" / ``QueryValidationError: …`` (minimul/qbo_api ``error/400.yml``,
+    ruckus/quickbooks-ruby#403), and an empty or malformed ``Id`` literal is 2030 "Invalid ID".
+    """
 
-    def __init__(self, detail: str, message: str = "Invalid query") -> None:
+    def __init__(
+        self, detail: str, message: str = "Invalid query", code: str = "4001", element: str | None = None
+    ) -> None:
         super().__init__(f"{message}: {detail}")
         self.message = message
         self.detail = detail
+        self.code = code
+        self.element = element
 
 
 def _parser_error(text: str) -> QueryError:
-    return QueryError(f"QueryParserError: {text}")
+    return QueryError(f"QueryParserError: {text}", "Error parsing query", "4000")
 
 
 def _validation_error(text: str) -> QueryError:
     return QueryError(f"QueryValidationError: {text}")
+
+
+def _invalid_id(value: str) -> QueryError:
+    """``Id = ''`` is refused like a malformed id in a read path (minimul/qbo_api ``error/500.yml``: 2030, "Id")."""
+    return QueryError(f"Id should be a valid number. Supplied value:{value}", "Invalid ID", "2030", "Id")
 
 
 def canonical_entity(name: str) -> str | None:
@@ -254,7 +292,10 @@ class _Parser:
         return self.tokens[self.i]
 
     def _describe(self, tok: _Token) -> str:
-        return "end of statement" if tok.kind == "eof" else f"'{tok.text}' at position {tok.pos + 1}"
+        """JavaCC's wording, as QBO's parser reports it: ``"<EOF>" at line 1, column 24`` (quickbooks-php#129)."""
+        text = "<EOF>" if tok.kind == "eof" else tok.text
+        return f'"{text}" at line 1, column {tok.pos + 1}'
+
 
     def is_kw(self, *words: str) -> bool:
         return self.tok.kind == "word" and self.tok.text.lower() in words
@@ -321,7 +362,7 @@ class _Parser:
             elif word in ("group", "join", "having", "limit", "offset", "union"):
                 raise _parser_error(f"{word.upper()} is not supported by the QuickBooks query language")
             else:
-                raise _parser_error(f"unexpected {self._describe(self.tok)}")
+                raise _parser_error(f"Encountered {self._describe(self.tok)}.")
             if word in seen:
                 raise _parser_error(f"{word.upper()} appears more than once")
             seen.add(word)
@@ -431,8 +472,8 @@ class _Parser:
 
 def parse(sql: str) -> Query:
     """Parse one statement into a :class:`Query`; raises :class:`QueryError` on anything QBO would reject."""
-    if not isinstance(sql, str) or not sql.strip():
-        raise _parser_error("empty query")
+    if not isinstance(sql, str) or not sql.strip():  # QBO's exact text for an empty statement (quickbooks-php#129)
+        raise _parser_error('Encountered "<EOF>" at line 0, column 0.\nWas expecting:\n    "select" ...\n    ')
     return _Parser(sql).statement()
 
 
@@ -613,17 +654,23 @@ class _Resolver:
             found = self.known.get(name.lower())
         return found
 
-    def resolve(self, path: tuple[str, ...]) -> tuple[str, ...]:
+    def resolve(self, path: tuple[str, ...], *, filtering: bool = False) -> tuple[str, ...]:
+        """The stored path for ``path``; raises 4001 "property 'X' is not queryable" as QBO words it (no entity)."""
         top = self._lookup_top(path[0])
-        if top is None:
-            dotted = ".".join(path)
-            raise _validation_error(f"property '{dotted}' is not queryable for entity {self.entity}")
+        dotted = ".".join(path)
+        if top is None or (filtering and top in NOT_FILTERABLE.get(self.entity, ())):
+            raise _validation_error(f"property '{dotted}' is not queryable")
         if top == "MetaData" and len(path) > 1:
             if len(path) != 2 or path[1].lower() not in _METADATA_FIELDS:
-                raise _validation_error(
-                    f"property '{'.'.join(path)}' is not queryable; MetaData supports CreateTime and LastUpdatedTime"
-                )
+                raise _validation_error(f"property '{dotted}' is not queryable")
             return (top, _METADATA_FIELDS[path[1].lower()])
+        leaf = CONTACT_LEAF.get(top)
+        if leaf is not None:
+            if len(path) == 1:
+                return (top, leaf)  # the short form
+            if len(path) != 2 or path[1].lower() != leaf.lower():
+                raise _validation_error(f"property '{dotted}' is not queryable")
+            return (top, leaf)
         return (top,) + tuple(path[1:])
 
 
@@ -842,7 +889,12 @@ def run_query(
     resolver = _Resolver(query.entity, rows)
     current = today or (now.astimezone(COMPANY_TZ).date() if now and now.tzinfo else (now or datetime.now()).date())
 
-    predicates = [_predicate(cond, _getter(resolver.resolve(cond.path)), current) for cond in query.where]
+    for cond in query.where:
+        if cond.path[0].lower() == "id" and any(isinstance(v, str) and not v.strip() for v in cond.values):
+            raise _invalid_id(next(v for v in cond.values if isinstance(v, str) and not v.strip()))
+    predicates = [
+        _predicate(cond, _getter(resolver.resolve(cond.path, filtering=True)), current) for cond in query.where
+    ]
     hide_inactive = query.entity in NAME_LIST_ENTITIES and not _mentions_active(query.where)
     sort_keys = [(_getter(resolver.resolve(path)), desc) for path, desc in query.order_by]
     fields = None

@@ -178,4 +178,4 @@ class Store:
     def restore_snapshot(self) -> None:
         if self._snapshot is None:
             raise RuntimeError("no snapshot taken")
-        self.realms, self._seq = pickle.loads(self._snapshot)  # noqa: S301 - our own in-memory bytes
+        self.realms, self._seq = pickle.loads(self._snapshot)  # noqa: S301  # nosec B301 (our own in-memory bytes)

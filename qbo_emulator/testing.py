@@ -57,7 +57,7 @@ class Control:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})  # noqa: S310
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - local emulator URL
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310  # nosec B310 (the emulator URL given by the test)
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
             raise ControlError(f"{method} {path}: {exc.code} {exc.read().decode('utf-8', 'replace')}") from exc
@@ -176,6 +176,10 @@ class Control:
     def revoke_connection(self, realm_id: str | None = None, client_id: str | None = None) -> int:
         """Revoke connections (all, or of a realm/client): refresh -> invalid_grant, API -> 401. Returns how many."""
         return self._call("POST", "/connections/revoke", {"realm_id": realm_id, "client_id": client_id})["revoked"]
+
+    def register_redirect_uris(self, *uris: str) -> list[str]:
+        """Register redirect URIs for the client (the authorize page matches them exactly); returns all registered."""
+        return self._call("POST", "/redirect_uris", {"uris": list(uris)})["redirect_uris"]
 
     def set_auto_approve(self, enabled: bool) -> None:
         self._call("POST", "/auto_approve", {"enabled": enabled})
@@ -302,6 +306,7 @@ def start_emulator(
     state_file: str | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
+    redirect_uris: list[str] | tuple[str, ...] = (),
 ) -> RunningEmulator:
     """Start an emulator in this process (threaded Werkzeug server, background thread) and return a handle.
 
@@ -323,6 +328,7 @@ def start_emulator(
         webhook_format=webhook_format,
         webhook_interval=webhook_interval,
         state_file=state_file,
+        redirect_uris=redirect_uris,
     )
     server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
     actual_port = server.socket.getsockname()[1]

@@ -8,3 +8,4 @@ class QuickbooksIntegrationConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .services import sync  # noqa: F401  (registers the sync kinds with services/runs.py)

@@ -133,3 +133,15 @@ def state_max_age_seconds() -> int:
 def keepalive_min_age_hours() -> int:
     """The keep-alive task refreshes a connection whose last refresh is older than this."""
     return int(_get("QUICKBOOKS_KEEPALIVE_MIN_AGE_HOURS", 20))
+
+
+def interactive_wait_seconds() -> float:
+    """The most a call made inside a web request (Test connection, the callback) waits for the realm's limiter;
+    a browser request must answer within seconds, so a saturated realm gets a clear message instead."""
+    return float(_get("QUICKBOOKS_INTERACTIVE_WAIT_SECONDS", 5.0))
+
+
+def run_lease_seconds() -> float:
+    """How long a sync run's claim lasts without a heartbeat (every QBO call and every page renews it). Below
+    django-q's `retry` (360 s), so a run whose worker was killed is reclaimable when the task is delivered again."""
+    return float(_get("QUICKBOOKS_RUN_LEASE_SECONDS", 120.0))

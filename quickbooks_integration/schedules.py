@@ -8,6 +8,9 @@ SCHEDULES = {
     # refreshed within QUICKBOOKS_KEEPALIVE_MIN_AGE_HOURS), so an idle refresh token never reaches its
     # 100-day rolling expiry (API.md §1.5).
     "quickbooks-keepalive": ("quickbooks_integration.tasks.keepalive_task", "I", 720),
+    # Interrupted runs: every 5 minutes, queue again the runs whose lease expired (worker killed) or whose task
+    # the broker lost; they continue from their cursor (services/runs.py).
+    "quickbooks-requeue-runs": ("quickbooks_integration.tasks.sync_runs_requeue_task", "I", 5),
 }
 
 
@@ -21,3 +24,7 @@ def schedules_ensure(*, schedule_model=None) -> int:
             defaults={"func": func, "schedule_type": schedule_type, "minutes": minutes, "repeats": -1},
         )
     return len(SCHEDULES)
+
+# Alerts: every 5 minutes, mail new incidents (needs reconnecting, a failed sync, failures piling up) once to the
+# owner, the bookkeeper and ADMINS, and close the ones that ended (services/alerts.py).
+SCHEDULES["quickbooks-alerts"] = ("quickbooks_integration.tasks.alerts_check_task", "I", 5)

@@ -20,10 +20,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
-from .errors import NotConnectedError, OAuthFlowError, QuickBooksError
-from .services.client import connection_test
-from .services.connection import connect_complete, connect_start, connection_current, disconnect
-from .services.tokens import connection_load
+from .qbo.errors import NotConnectedError, OAuthFlowError, QuickBooksError
+from .qbo.tokens import connection_load
+from .services.connection import connect_complete, connect_start, connection_current, connection_test, disconnect
 
 SECRET_PARAMS = ("code", "state")
 REDACTED = "[REDACTED]"
@@ -36,6 +35,9 @@ ERROR_REASONS = {
     "exchange_failed": "QuickBooks did not accept the authorization (it may have expired or been used).",
     "exchange_down": "QuickBooks' sign-in service did not answer.",
     "second_company": "This CRM is already connected to another QuickBooks company. Disconnect it first.",
+    "bad_token_response": "QuickBooks' sign-in service answered without tokens.",
+    "realm_mismatch": "QuickBooks' answer does not match the company named in the redirect.",
+    "company_unreachable": "QuickBooks did not answer for the company, so nothing was connected.",
     "error": "QuickBooks reported an error during authorization.",
 }
 
@@ -96,8 +98,7 @@ def quickbooks_callback(request: HttpRequest) -> HttpResponse:
         result = connect_complete(session=request.session, params=params, user=request.user)
     except OAuthFlowError as exc:
         return HttpResponseRedirect(f"{reverse('quickbooks:error')}?reason={exc.reason}")
-    level = messages.SUCCESS if result.company_read else messages.WARNING
-    messages.add_message(request, level, result.message + " The initial sync has been queued.")
+    messages.success(request, result.message + " The initial sync has been queued.")
     return HttpResponseRedirect(connection_page_url())
 
 

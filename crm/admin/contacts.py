@@ -26,8 +26,7 @@ class ContactAdmin(PhoneSearchMixin, CrmImportExportAdmin):
         "source",
         "customer_type",
         "outstanding_balance",
-        "quickbooks_customer_id",
-    )
+    )  # the QuickBooks integration adds its "QuickBooks" column (crm.admin.extensions)
     list_filter = ("source", "customer_type", "tax_exempt", "state")
     search_fields = ("first_name", "last_name", "company_name", "email", "phone", "mobile_phone", "zip_code")
     phone_search_fields = ("phone_e164", "mobile_phone_e164")

@@ -4,21 +4,32 @@ Totals, amounts paid, balances and statuses are read-only everywhere: the servic
 so a form can never store a total that disagrees with its lines.
 """
 
+from decimal import Decimal
+
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.timezone import localdate as today
 
 from crm import services
-from crm.errors import CrmError, DocumentStateError, PaymentApplicationError
-from crm.models import Invoice, InvoiceItem, InvoiceStatus, Payment, PaymentApplication, Quote, QuoteItem
+from crm.errors import DocumentStateError, PaymentApplicationError
+from crm.models import (
+    Invoice,
+    InvoiceItem,
+    InvoiceStatus,
+    Payment,
+    PaymentApplication,
+    PaymentStatus,
+    Quote,
+    QuoteItem,
+)
 
+from .actions import object_action
 from .base import CrmModelAdmin, MoneyRecordAdminMixin, PhoneSearchMixin, PreloadedAutocompleteInline, PreloadedFormSet
 
-LINE_FIELDS = ("position", "product", "description", "quantity", "unit_price", "taxable", "line_amount")
-TOTAL_FIELDS = ("subtotal", "tax_amount", "total")
+LINE_FIELDS = ("position", "product", "description", "quantity", "unit_price", "taxable", "line_total")
+TOTAL_FIELDS = ("subtotal", "tax_amount", "total_amount")
 CONTACT_PHONES = ("contact__phone_e164", "contact__mobile_phone_e164")
 
 
@@ -49,7 +60,7 @@ class QuoteItemInline(PreloadedAutocompleteInline):
     model = QuoteItem
     form = LineForm
     fields = LINE_FIELDS
-    readonly_fields = ("line_amount",)
+    readonly_fields = ("line_total",)
     autocomplete_fields = ("product",)
     extra = 0
 
@@ -70,8 +81,6 @@ class InvoiceItemFormSet(PreloadedFormSet):
             for form in self.forms
             if form.cleaned_data and not form.cleaned_data.get("DELETE")
         ]
-        if self.instance.pk is not None:  # against payments being applied right now (see PaymentApplicationFormSet)
-            list(Invoice.objects.select_for_update().filter(pk=self.instance.pk).values_list("pk"))
         try:
             services.invoice_changes_validate(invoice=self.instance, lines=lines)
         except DocumentStateError as exc:
@@ -83,17 +92,28 @@ class InvoiceItemInline(QuoteItemInline):
     formset = InvoiceItemFormSet
 
 
-# Admin actions write no LogEntry by themselves (STYLE §9): each one below logs its change on the object's history.
-def _report(modeladmin: admin.ModelAdmin, request: HttpRequest, done: int, errors: list[str], verb: str) -> None:
-    if done:
-        modeladmin.message_user(request, f"{done} {verb}.", messages.SUCCESS)
-    for error in errors:
-        modeladmin.message_user(request, error, messages.ERROR)
+@object_action(
+    description="Convert selected quotes to invoices", permissions=["add_invoice"], done="converted to draft invoices"
+)
+def convert_to_invoice(request: HttpRequest, quote: Quote) -> str:
+    return f"Converted to invoice {services.quote_convert_to_invoice(quote=quote)}."
+
+
+@object_action(description="Mark selected invoices as sent", permissions=["send_invoice"], done="marked sent")
+def mark_sent(request: HttpRequest, invoice: Invoice) -> str:
+    services.invoice_mark_sent(invoice=invoice)
+    return "Marked sent."
+
+
+@object_action(description="Void selected invoices", permissions=["change"], done="voided")
+def void(request: HttpRequest, invoice: Invoice) -> str:
+    services.invoice_void(invoice=invoice)
+    return "Voided."
 
 
 @admin.register(Quote)
 class QuoteAdmin(PhoneSearchMixin, CrmModelAdmin):
-    list_display = ("__str__", "status", "contact", "campaign", "issue_date", "expiry_date", "total")
+    list_display = ("__str__", "status", "contact", "campaign", "issue_date", "expiration_date", "total_amount")
     list_filter = ("status", "campaign")
     list_select_related = ("contact", "campaign")
     search_fields = ("quote_number", "contact__first_name", "contact__last_name", "contact__company_name")
@@ -102,23 +122,11 @@ class QuoteAdmin(PhoneSearchMixin, CrmModelAdmin):
     autocomplete_fields = ("contact", "campaign")
     readonly_fields = (*TOTAL_FIELDS, "quickbooks_estimate_id", "quickbooks_sync_token", "created_at", "updated_at")
     inlines = [QuoteItemInline]
-    actions = ["convert_to_invoice"]
+    actions = [convert_to_invoice]
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         services.quote_recalculate(quote=form.instance)
-
-    @admin.action(description="Convert selected quotes to invoices", permissions=["add_invoice"])
-    def convert_to_invoice(self, request: HttpRequest, queryset: QuerySet[Quote]) -> None:
-        done, errors = 0, []
-        for quote in queryset:
-            try:
-                invoice = services.quote_convert_to_invoice(quote=quote)
-                self.log_change(request, quote, f"Converted to invoice {invoice}.")
-                done += 1
-            except CrmError as exc:
-                errors.append(str(exc))
-        _report(self, request, done, errors, "quote(s) converted to draft invoices")
 
     def has_add_invoice_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("crm.add_invoice")
@@ -143,19 +151,19 @@ class InvoicePaymentsInline(admin.TabularInline):
         return False
 
 
-class InvoiceStatusFilter(admin.SimpleListFilter):
-    """Status as of today (`services.invoice_status_expression`): the stored one is as of the last save, and an
-    unpaid invoice falls overdue without one."""
+class PaymentStatusFilter(admin.SimpleListFilter):
+    """Payment status as of today (`services.invoice_payment_status_expression`): the stored one is as of the last
+    save, and an unpaid invoice falls overdue without one."""
 
-    title = "status"
-    parameter_name = "status"
+    title = "payment status"
+    parameter_name = "payment_status"
 
     def lookups(self, request, model_admin):
-        return InvoiceStatus.choices
+        return PaymentStatus.choices
 
     def queryset(self, request, queryset):
         if self.value():
-            return queryset.filter(_status_today=self.value())
+            return queryset.filter(_payment_status_today=self.value())
         return queryset
 
 
@@ -163,23 +171,25 @@ class InvoiceStatusFilter(admin.SimpleListFilter):
 class InvoiceAdmin(PhoneSearchMixin, MoneyRecordAdminMixin, CrmModelAdmin):
     list_display = (
         "__str__",
-        "status_today",
+        "status",
+        "payment_status_today",
         "contact",
         "issue_date",
         "due_date",
-        "total",
+        "total_amount",
         "balance_due",
         "email_status",
     )
-    list_filter = (InvoiceStatusFilter, "email_status")
+    list_filter = ("status", PaymentStatusFilter, "email_status")
     list_select_related = ("contact",)
     search_fields = ("invoice_number", "contact__first_name", "contact__last_name", "contact__company_name")
     phone_search_fields = CONTACT_PHONES
     date_hierarchy = "issue_date"
     autocomplete_fields = ("contact", "quote")
-    exclude = ("status",)  # derived: shown as `status_today`
     readonly_fields = (
-        "status_today",
+        "status",  # changed by the actions (mark sent, void), not typed
+        "payment_status_today",
+        "paid_date",
         *TOTAL_FIELDS,
         "amount_paid",
         "balance_due",
@@ -191,10 +201,14 @@ class InvoiceAdmin(PhoneSearchMixin, MoneyRecordAdminMixin, CrmModelAdmin):
         "updated_at",
     )
     inlines = [InvoiceItemInline, InvoicePaymentsInline]
-    actions = ["mark_sent", "void"]
+    actions = [mark_sent, void]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_status_today=services.invoice_status_expression(today()))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_payment_status_today=services.invoice_payment_status_expression(today()))
+        )
 
     def has_change_permission(self, request, obj=None):
         """A void invoice is kept as voided: readable, no longer editable (but by a superuser)."""
@@ -202,9 +216,9 @@ class InvoiceAdmin(PhoneSearchMixin, MoneyRecordAdminMixin, CrmModelAdmin):
             return False
         return super().has_change_permission(request, obj)
 
-    @admin.display(description="Status", ordering="_status_today")
-    def status_today(self, obj: Invoice) -> str:
-        return InvoiceStatus(services.invoice_status_derive(obj, today())).label
+    @admin.display(description="Payment status", ordering="_payment_status_today")
+    def payment_status_today(self, obj: Invoice) -> str:
+        return PaymentStatus(services.invoice_payment_status_derive(obj, today())).label
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -221,57 +235,46 @@ class InvoiceAdmin(PhoneSearchMixin, MoneyRecordAdminMixin, CrmModelAdmin):
         super().delete_queryset(request, queryset)
         services.contacts_financials_recalculate(contact_ids=contact_ids)
 
-    @admin.action(description="Mark selected invoices as sent", permissions=["send_invoice"])
-    def mark_sent(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
-        done, errors = 0, []
-        for invoice in queryset:
-            try:
-                services.invoice_mark_sent(invoice=invoice)
-                self.log_change(request, invoice, "Marked sent.")
-                done += 1
-            except CrmError as exc:
-                errors.append(str(exc))
-        _report(self, request, done, errors, "invoice(s) marked sent")
-
-    @admin.action(description="Void selected invoices", permissions=["change"])
-    def void(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
-        done, errors = 0, []
-        for invoice in queryset:
-            try:
-                services.invoice_void(invoice=invoice)
-                self.log_change(request, invoice, "Voided.")
-                done += 1
-            except CrmError as exc:
-                errors.append(str(exc))
-        _report(self, request, done, errors, "invoice(s) voided")
-
     def has_send_invoice_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("crm.send_invoice")
 
 
 class PaymentApplicationFormSet(PreloadedFormSet):
-    """Validates the payment's applications as a whole through the service's rules."""
+    """Form wiring only: the rows become the payment's whole set of applications, which the payment services check
+    (in `clean`, so a refusal is a form error, under locks the admin's transaction keeps) and write (`save`)."""
+
+    def application_rows(self) -> list[tuple[Invoice, Decimal]]:
+        return [
+            (form.cleaned_data["invoice"], form.cleaned_data["amount"])
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("invoice")
+        ]
 
     def clean(self):
         super().clean()
         if any(self.errors):
             return
-        rows = [
-            (form.cleaned_data["invoice"], form.cleaned_data["amount"])
-            for form in self.forms
-            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("invoice")
-        ]
-        # Lock the invoices, re-read, for the rest of the admin's transaction (PostgreSQL): a second bookkeeper
-        # paying the same invoice waits here and then sees this payment, as `payment_apply` does.
-        ids = sorted({invoice.pk for invoice, _ in rows})
-        locked = {
-            invoice.pk: invoice for invoice in Invoice.objects.select_for_update().filter(pk__in=ids).order_by("pk")
-        }
-        rows = [(locked[invoice.pk], amount) for invoice, amount in rows]
         try:
-            services.payment_applications_validate(payment=self.instance, rows=rows)
+            services.payment_applications_check(payment=self.instance, rows=self.application_rows())
         except PaymentApplicationError as exc:
             raise ValidationError(str(exc)) from exc
+
+    def save(self, commit=True):
+        applications = services.payment_applications_set(payment=self.instance, rows=self.application_rows())
+        # What Django's change message (the history page) reads from a formset that saved itself.
+        saved = {application.invoice_id: application for application in applications}
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        for form in self.forms:
+            if not form.has_changed() and form in self.initial_forms:
+                continue
+            if self._should_delete_form(form) or not form.cleaned_data.get("invoice"):
+                if form in self.initial_forms:
+                    self.deleted_objects.append(form.instance)
+            elif form in self.initial_forms:
+                self.changed_objects.append((saved[form.cleaned_data["invoice"].pk], form.changed_data))
+            else:
+                self.new_objects.append(saved[form.cleaned_data["invoice"].pk])
+        return applications
 
 
 class PaymentApplicationInline(PreloadedAutocompleteInline):
@@ -294,22 +297,12 @@ class PaymentAdmin(PhoneSearchMixin, MoneyRecordAdminMixin, CrmModelAdmin):
     readonly_fields = ("quickbooks_payment_id", "quickbooks_sync_token", "created_at", "updated_at")
     inlines = [PaymentApplicationInline]
 
-    def save_related(self, request, form, formsets, change):
-        payment = form.instance
-        before = set(payment.applications.values_list("invoice_id", flat=True))
-        super().save_related(request, form, formsets, change)
-        after = set(payment.applications.values_list("invoice_id", flat=True))
-        services.invoices_recalculate(invoice_ids=before | after)
-        # Last payment date (and, for a moved payment, the previous contact's figures).
-        services.contacts_financials_recalculate(contact_ids=[payment.contact_id, form.initial.get("contact")])
+    def save_model(self, request, obj, form, change):
+        services.payment_save(payment=obj)
 
     def delete_model(self, request, obj):
         self.delete_queryset(request, Payment.objects.filter(pk=obj.pk))
 
     def delete_queryset(self, request, queryset):
-        """Superusers only (MoneyRecordAdminMixin): the invoices the payments paid owe that money again."""
-        invoice_ids = set(PaymentApplication.objects.filter(payment__in=queryset).values_list("invoice_id", flat=True))
-        contact_ids = set(queryset.values_list("contact_id", flat=True))
-        super().delete_queryset(request, queryset)
-        services.invoices_recalculate(invoice_ids=invoice_ids)
-        services.contacts_financials_recalculate(contact_ids=contact_ids)
+        """Superusers only (MoneyRecordAdminMixin)."""
+        services.payments_delete(payments=queryset)

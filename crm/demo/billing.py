@@ -52,7 +52,7 @@ def invoices_generate(
     drafts.sort(key=lambda d: (d["issue_date"], d["quote"], d["contact"]))
     for number, invoice in enumerate(drafts, start=1001):
         invoice.update(
-            number=f"INV-{number}", due_date=invoice["issue_date"] + timedelta(days=NET_DAYS), terms="Net 30"
+            number=f"INV-{number}", due_date=invoice["issue_date"] + timedelta(days=NET_DAYS), payment_terms="Net 30"
         )
     return drafts
 

@@ -1,6 +1,6 @@
 """Writes the demo's quotes, invoices and payments in bulk, with every amount from the CRM's money rules.
 
-Lines get ``line_amount`` from ``crm.money.line_amount``, documents their subtotal/tax/total from
+Lines get ``line_total`` from ``crm.money.line_total``, documents their subtotal/tax/total from
 ``crm.services.document_totals`` (the function ``quote_recalculate``/``invoice_recalculate`` use), payment
 portions become cents with ``crm.money.q``, and an invoice's status comes from the services' own status rule, so
 running ``invoice_recalculate`` afterwards changes nothing (the tests check exactly that). Per-row service calls
@@ -21,13 +21,14 @@ from crm.models import (
     InvoiceStatus,
     Payment,
     PaymentApplication,
+    PaymentStatus,
     Quote,
     QuoteItem,
 )
 from crm.models.base import quantize_decimal_fields
-from crm.money import ZERO, line_amount, q
+from crm.money import ZERO, line_total, q
 from crm.services import contact_financials_recalculate, document_totals
-from crm.services.documents import invoice_status_derive as invoice_status
+from crm.services.documents import invoice_payment_status_derive as invoice_payment_status
 
 BATCH = 500
 TAX_RATE = Decimal("6.25")  # Massachusetts sales tax, percent; only material lines are taxable
@@ -47,14 +48,15 @@ def _lines(model, rows: list[dict], products: dict, **parent) -> list:
             **parent,
         )
         quantize_decimal_fields(line)
-        line.line_amount = line_amount(line.quantity, line.unit_price)
+        line.line_total = line_total(line.quantity, line.unit_price)
         lines.append(line)
     return lines
 
 
 def _priced(document, lines: list, contact: Contact) -> None:
     totals = document_totals(lines=lines, tax_rate=document.tax_rate, tax_exempt=contact.tax_exempt)
-    document.subtotal, document.tax_amount, document.total = totals.subtotal, totals.tax_amount, totals.total
+    document.subtotal, document.tax_amount = totals.subtotal, totals.tax_amount
+    document.total_amount = totals.total_amount
     quantize_decimal_fields(document)
 
 
@@ -72,9 +74,9 @@ def _quotes(plan: DemoPlan, products, campaigns, contacts) -> tuple[dict[str, Qu
             contact=contact,
             campaign=campaigns[row["campaign"]] if row["campaign"] else None,
             issue_date=row["quote_date"],
-            expiry_date=row["expiration_date"],
+            expiration_date=row["expiration_date"],
             tax_rate=TAX_RATE,
-            terms=TERMS,
+            payment_terms=TERMS,
             notes=row["customer_memo"],
         )
         lines = _lines(QuoteItem, row["lines"], products, quote=quote)
@@ -102,7 +104,7 @@ def _invoices(plan: DemoPlan, products, contacts, quotes) -> tuple[dict[str, Inv
             issue_date=row["issue_date"],
             due_date=row["due_date"],
             tax_rate=TAX_RATE,
-            terms=row["terms"],
+            payment_terms=row["payment_terms"],
             notes=row["customer_memo"],
             email_status=EmailStatus.EMAIL_SENT,
             sent_at=datetime.datetime.combine(row["issue_date"], time(17, 30), tzinfo=LOCAL),
@@ -118,6 +120,7 @@ def _payments(plan: DemoPlan, contacts, invoices: dict[str, Invoice], today: dat
     """Payments whose invoices are all new in this run, with portions turned into cents against the totals."""
     payments, applications = [], []
     applied = {number: ZERO for number in invoices}
+    last_paid: dict[str, datetime.date] = {}
     for row in plan.payments:
         if not all(app["invoice"] in invoices for app in row["applications"]):
             continue
@@ -130,15 +133,18 @@ def _payments(plan: DemoPlan, contacts, invoices: dict[str, Invoice], today: dat
         )
         for app in row["applications"]:
             invoice = invoices[app["invoice"]]
-            amount = q(invoice.total / 2) if app["portion"] == "half" else q(invoice.total - applied[app["invoice"]])
+            left = invoice.total_amount - applied[app["invoice"]]
+            amount = q(invoice.total_amount / 2) if app["portion"] == "half" else q(left)
             applied[app["invoice"]] += amount
+            last_paid[app["invoice"]] = max(last_paid.get(app["invoice"], row["date"]), row["date"])
             payment.amount += amount
             applications.append(PaymentApplication(payment=payment, invoice=invoice, amount=amount))
         payments.append(payment)
     for number, invoice in invoices.items():
         invoice.amount_paid = q(applied[number])
-        invoice.balance_due = q(invoice.total - invoice.amount_paid)
-        invoice.status = invoice_status(invoice, today)
+        invoice.balance_due = q(invoice.total_amount - invoice.amount_paid)
+        invoice.payment_status = invoice_payment_status(invoice, today)
+        invoice.paid_date = last_paid.get(number) if invoice.payment_status == PaymentStatus.PAID else None
     return payments, applications
 
 

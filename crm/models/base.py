@@ -2,12 +2,37 @@
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 # Money: 2 places (QBO amounts). Quantity and unit price keep more places, as QBO's Qty/UnitPrice do.
 MONEY = {"max_digits": 12, "decimal_places": 2}
 QUANTITY = {"max_digits": 14, "decimal_places": 4}
 UNIT_PRICE = {"max_digits": 14, "decimal_places": 5}
+# What a crack-repair business can sell, hold and charge: anything past these is a typo (a price of 4,750,000 for
+# 475.00), not a deal. Kept far below the columns' own limits so a slip of the keyboard is refused with a message.
+MAX_PRICE = Decimal("1000000")
+MAX_QUANTITY = Decimal("100000")
+MAX_CREDIT_LIMIT = Decimal("10000000")
+MAX_TAX_RATE = Decimal("30")  # percent: no US sales tax comes near it
+
+
+def not_negative(what: str) -> MinValueValidator:
+    return MinValueValidator(Decimal(0), message=f"{what} cannot be negative.")
+
+
+def at_most(limit: Decimal, what: str) -> MaxValueValidator:
+    return MaxValueValidator(limit, message=f"{what} above {limit:,} is surely a typo; enter the real figure.")
+
+
+def money_checks(field: str, limit: Decimal, *, name: str) -> models.CheckConstraint:
+    """The database's copy of the validators: 0 ≤ field ≤ limit (or NULL), for writers that skip `full_clean`."""
+    return models.CheckConstraint(
+        condition=models.Q(**{f"{field}__isnull": True}) | models.Q(**{f"{field}__gte": 0, f"{field}__lte": limit}),
+        name=name,
+    )
+
+
 # A QBO SyncToken is an integer-like string; QBO DocNumber is at most 21 characters.
 SYNC_TOKEN_LENGTH = 20
 DOC_NUMBER_LENGTH = 21

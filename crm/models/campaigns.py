@@ -3,7 +3,7 @@
 from django.db import models
 from django.utils import timezone
 
-from .base import MONEY, TimeStampedDecimalModel
+from .base import MAX_PRICE, MONEY, TimeStampedDecimalModel, at_most, money_checks, not_negative
 from .contacts import Contact
 
 
@@ -20,11 +20,12 @@ class Campaign(TimeStampedDecimalModel):
     channel = models.CharField(max_length=10, choices=CampaignChannel.choices)
     starts_on = models.DateField(null=True, blank=True)
     ends_on = models.DateField(null=True, blank=True)
-    cost = models.DecimalField(**MONEY, default=0)
+    cost = models.DecimalField(**MONEY, default=0, validators=[not_negative("A cost"), at_most(MAX_PRICE, "A cost")])
     recipients = models.ManyToManyField(Contact, through="CampaignRecipient", related_name="campaigns")
 
     class Meta:
         ordering = ["-starts_on", "name"]
+        constraints = [money_checks("cost", MAX_PRICE, name="crm_campaign_cost_range")]
 
     def __str__(self) -> str:
         return self.name

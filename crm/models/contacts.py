@@ -5,11 +5,20 @@ Normalization happens in `clean_fields()` (admin forms, imports with `clean_mode
 code paths that skip validation (the demo loader, sync services) store the same thing.
 """
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from crm.normalization import email_normalize, phone_to_e164
 
-from .base import MONEY, SYNC_TOKEN_LENGTH, TimeStampedDecimalModel
+from .base import (
+    MAX_CREDIT_LIMIT,
+    MONEY,
+    SYNC_TOKEN_LENGTH,
+    TimeStampedDecimalModel,
+    at_most,
+    money_checks,
+    not_negative,
+)
 
 
 class ContactSource(models.TextChoices):
@@ -60,7 +69,12 @@ class Contact(TimeStampedDecimalModel):
     quickbooks_sync_token = models.CharField(max_length=SYNC_TOKEN_LENGTH, blank=True)
     customer_type = models.CharField(max_length=20, choices=CustomerType.choices, default=CustomerType.PROSPECT)
     payment_terms = models.CharField(max_length=100, blank=True, help_text="E.g. Net 30 (QBO SalesTermRef name).")
-    credit_limit = models.DecimalField(**MONEY, null=True, blank=True)
+    credit_limit = models.DecimalField(
+        **MONEY,
+        null=True,
+        blank=True,
+        validators=[not_negative("A credit limit"), at_most(MAX_CREDIT_LIMIT, "A credit limit")],
+    )
     tax_exempt = models.BooleanField(default=False)
     total_sales = models.DecimalField(**MONEY, default=0)
     outstanding_balance = models.DecimalField(**MONEY, default=0)
@@ -72,6 +86,7 @@ class Contact(TimeStampedDecimalModel):
         permissions = [
             ("view_financials", "Can edit contact financial fields (others see them read-only)"),
         ]
+        constraints = [money_checks("credit_limit", MAX_CREDIT_LIMIT, name="crm_contact_credit_limit_range")]
 
     def __str__(self) -> str:
         return self.display_name
@@ -96,6 +111,18 @@ class Contact(TimeStampedDecimalModel):
         # Before field validation, so " Jane@Example.com " from a CSV validates as the address it is.
         self.normalize()
         super().clean_fields(exclude=exclude)
+
+    def clean(self) -> None:
+        """A phone typed (in a form or a CSV row) must be a number QuickBooks matching can use: "617" or "n/a" is
+        refused here, with the field named. `save()` alone still stores it (with a blank E.164), because the phone
+        system's feed and the sync must never fail on one junk number."""
+        errors = {
+            field: f"“{getattr(self, field)}” is not a phone number; type it with its area code, e.g. (617) 555-0134."
+            for field, e164 in (("phone", self.phone_e164), ("mobile_phone", self.mobile_phone_e164))
+            if getattr(self, field) and not e164
+        }
+        if errors:
+            raise ValidationError(errors)
 
     def save(self, *args, **kwargs) -> None:
         self.normalize()

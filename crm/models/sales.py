@@ -1,28 +1,39 @@
 """Sales documents: Quote → Invoice → Payment, with their lines and payment applications.
 
 Shaped after QBO Estimate, Invoice and Payment (API.md §4.3–4.5) so the integration maps them field for field:
-a line's `line_amount` is q(quantity × unit_price) (QBO Line.Amount), `subtotal` is the sum of rounded lines,
-`tax_amount` is rounded once on the taxable subtotal, and `total` = subtotal + tax (QBO TotalAmt). The totals are
+a line's `line_total` is q(quantity × unit_price) (QBO Line.Amount), `subtotal` is the sum of rounded lines,
+`tax_amount` is rounded once on the taxable subtotal, and `total_amount` = subtotal + tax (QBO TotalAmt). The totals are
 stored (not derived on read) because QBO returns its own and the integration compares the two; `crm.services`
 recomputes them, and every save quantizes half-up (see `base.quantize_decimal_fields`).
 Money records are protected: contacts with documents cannot be deleted, invoices are voided, not deleted.
+
+An invoice has two states: `status` is its lifecycle (draft → sent, or void), which people change; `payment_status`
+(unpaid, partial, paid, overdue) follows from its money and due date, stored by `crm.services` on every change with
+`paid_date`. "Overdue" also arrives with time alone, so the admin lists the live value
+(`services.invoice_payment_status_expression`), not only the stored one.
 """
 
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from crm.money import line_amount
+from crm.money import line_total
 
 from .base import (
     DOC_NUMBER_LENGTH,
+    MAX_PRICE,
+    MAX_QUANTITY,
+    MAX_TAX_RATE,
     MONEY,
     QUANTITY,
     SYNC_TOKEN_LENGTH,
     UNIT_PRICE,
     DecimalSafeModel,
     TimeStampedDecimalModel,
+    at_most,
     document_number_assign,
+    money_checks,
+    not_negative,
     quantize_decimal_fields,
 )
 from .campaigns import Campaign
@@ -33,19 +44,29 @@ TAX_RATE = {"max_digits": 7, "decimal_places": 4}  # a percentage: 6.2500 means 
 
 
 class LineItem(DecimalSafeModel):
-    """One document line; `line_amount` is always q(quantity × unit_price), set on save."""
+    """One document line; `line_total` is always q(quantity × unit_price), set on save."""
 
     product = models.ForeignKey(Product, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     description = models.CharField(max_length=4000, blank=True)
-    quantity = models.DecimalField(**QUANTITY, default=1)
-    unit_price = models.DecimalField(**UNIT_PRICE, default=0)
+    quantity = models.DecimalField(
+        **QUANTITY, default=1, validators=[not_negative("A quantity"), at_most(MAX_QUANTITY, "A quantity")]
+    )
+    unit_price = models.DecimalField(
+        **UNIT_PRICE, default=0, validators=[not_negative("A price"), at_most(MAX_PRICE, "A price")]
+    )
     taxable = models.BooleanField(default=False)
-    line_amount = models.DecimalField(**MONEY, default=0, editable=False)
+    line_total = models.DecimalField(**MONEY, default=0, editable=False)
     position = models.PositiveSmallIntegerField(default=0)
+    quickbooks_line_id = models.CharField(max_length=50, blank=True, help_text="QBO Line.Id.")
 
     class Meta:
         abstract = True
         ordering = ["position", "id"]
+        # A discount or a credit is its own concept (QBO DiscountLineDetail, CreditMemo), never a negative line.
+        constraints = [
+            money_checks("quantity", MAX_QUANTITY, name="%(app_label)s_%(class)s_quantity_range"),
+            money_checks("unit_price", MAX_PRICE, name="%(app_label)s_%(class)s_unit_price_range"),
+        ]
 
     def __str__(self) -> str:
         return self.description or (self.product.name if self.product_id else f"Line {self.position}")
@@ -53,7 +74,7 @@ class LineItem(DecimalSafeModel):
     def save(self, *args, **kwargs) -> None:
         # Round qty and price to their columns first, so the stored amount equals what QBO computes from them.
         quantize_decimal_fields(self)
-        self.line_amount = line_amount(self.quantity, self.unit_price)
+        self.line_total = line_total(self.quantity, self.unit_price)
         super().save(*args, **kwargs)
 
 
@@ -63,16 +84,23 @@ class SalesDocument(TimeStampedDecimalModel):
     issue_date = models.DateField(default=timezone.localdate)
     currency = models.CharField(max_length=3, default="USD")
     subtotal = models.DecimalField(**MONEY, default=0, editable=False)
-    tax_rate = models.DecimalField(**TAX_RATE, default=0, help_text="Percent, e.g. 6.25.")
+    tax_rate = models.DecimalField(
+        **TAX_RATE,
+        default=0,
+        help_text="Percent, e.g. 6.25.",
+        validators=[not_negative("A tax rate"), at_most(MAX_TAX_RATE, "A tax rate")],
+    )
     tax_amount = models.DecimalField(**MONEY, default=0, editable=False)
-    total = models.DecimalField(**MONEY, default=0, editable=False)
-    terms = models.CharField(max_length=100, blank=True)
+    total_amount = models.DecimalField(**MONEY, default=0, editable=False)
+    payment_terms = models.CharField(max_length=100, blank=True, help_text="E.g. Net 30 (QBO SalesTermRef name).")
+    due_date = models.DateField(null=True, blank=True)
     notes = models.TextField(blank=True)
     quickbooks_sync_token = models.CharField(max_length=SYNC_TOKEN_LENGTH, blank=True)
 
     class Meta:
         abstract = True
         ordering = ["-issue_date", "-id"]
+        constraints = [money_checks("tax_rate", MAX_TAX_RATE, name="%(app_label)s_%(class)s_tax_rate_range")]
 
 
 class QuoteStatus(models.TextChoices):
@@ -98,7 +126,7 @@ class Quote(SalesDocument):
         related_name="quotes",
         help_text="The campaign this quote came from.",
     )
-    expiry_date = models.DateField(null=True, blank=True)
+    expiration_date = models.DateField(null=True, blank=True, help_text="QBO Estimate.ExpirationDate.")
     quickbooks_estimate_id = models.CharField(max_length=50, unique=True, null=True, blank=True)
 
     class Meta(SalesDocument.Meta):
@@ -120,12 +148,20 @@ class QuoteItem(LineItem):
 
 
 class InvoiceStatus(models.TextChoices):
+    """The invoice's lifecycle, which people (and QBO's void) change."""
+
     DRAFT = "draft", "Draft"
     SENT = "sent", "Sent"
-    PARTIALLY_PAID = "partially_paid", "Partially paid"
+    VOID = "void", "Void"
+
+
+class PaymentStatus(models.TextChoices):
+    """What the invoice's money says (the plan's `payment_status`); derived by `crm.services`, never typed."""
+
+    UNPAID = "unpaid", "Unpaid"
+    PARTIAL = "partial", "Partially paid"
     PAID = "paid", "Paid"
     OVERDUE = "overdue", "Overdue"
-    VOID = "void", "Void"
 
 
 class EmailStatus(models.TextChoices):
@@ -143,9 +179,12 @@ class Invoice(SalesDocument):
     status = models.CharField(max_length=20, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT, db_index=True)
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="invoices")
     quote = models.ForeignKey(Quote, on_delete=models.SET_NULL, null=True, blank=True, related_name="invoices")
-    due_date = models.DateField(null=True, blank=True)
     amount_paid = models.DecimalField(**MONEY, default=0, editable=False)
     balance_due = models.DecimalField(**MONEY, default=0, editable=False)
+    payment_status = models.CharField(
+        max_length=10, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID, editable=False, db_index=True
+    )
+    paid_date = models.DateField(null=True, blank=True, editable=False, help_text="When the last payment paid it off.")
     quickbooks_invoice_id = models.CharField(max_length=50, unique=True, null=True, blank=True)
     email_status = models.CharField(max_length=20, choices=EmailStatus.choices, default=EmailStatus.NOT_SET)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -178,7 +217,7 @@ class PaymentMethod(models.TextChoices):
 
 class Payment(TimeStampedDecimalModel):
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="payments")
-    amount = models.DecimalField(**MONEY)
+    amount = models.DecimalField(**MONEY, validators=[at_most(MAX_PRICE * 10, "A payment")])
     payment_date = models.DateField(default=timezone.localdate)
     method = models.CharField(max_length=10, choices=PaymentMethod.choices, default=PaymentMethod.CHECK)
     reference = models.CharField(max_length=100, blank=True, help_text="Check number, card authorization…")
@@ -190,6 +229,7 @@ class Payment(TimeStampedDecimalModel):
 
     class Meta:
         ordering = ["-payment_date", "-id"]
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="crm_payment_amount_positive")]
 
     def __str__(self) -> str:
         return f"{self.amount} on {self.payment_date}"
@@ -211,6 +251,7 @@ class PaymentApplication(DecimalSafeModel):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["payment", "invoice"], name="crm_paymentapplication_unique_invoice"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="crm_paymentapplication_amount_positive"),
         ]
 
     def __str__(self) -> str:

@@ -1,22 +1,42 @@
 """A contact's financial summary (total sales, outstanding balance, last payment, average days to pay).
 
-Derived from the CRM's own invoices and payments. The QuickBooks sync may instead write QBO's figures (Customer
-Balance) into the same fields; whichever ran last wins, so the CRM recalculates only unlinked contacts (no
-`quickbooks_customer_id`): `invoice_recalculate` after every invoice change, the admin after a payment change.
+Derived from the CRM's own invoices and payments for an unlinked contact; a contact linked to a QBO customer carries
+QBO's figures (Customer Balance), which the sync writes, and the CRM leaves them alone (`CRM_OWNS_SUMMARY`).
+`invoice_recalculate` calls this after every invoice change, the payment services after a payment change.
 """
 
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db.models import Max, Sum
+from django.db.models import Max, Q, Sum
 
 from crm.models import Contact, Invoice, InvoiceStatus, Payment, PaymentApplication
 from crm.money import q
 
+# The one rule of who owns a contact's summary: QuickBooks, once the contact is linked to a QBO customer (the sync
+# writes QBO's Balance there); the CRM, from its own invoices and payments, otherwise. Every recalculation goes
+# through `contacts_financials_recalculate`, the only place that applies it.
+CRM_OWNS_SUMMARY = Q(quickbooks_customer_id__isnull=True)
+
+
+def contacts_financials_recalculate(*, contact_ids: Iterable[int | None]) -> list[Contact]:
+    """Recalculate the summary of each contact among `contact_ids` whose summary the CRM owns; returns those."""
+    ids = {pk for pk in contact_ids if pk is not None}
+    contacts = list(Contact.objects.filter(CRM_OWNS_SUMMARY, pk__in=ids))
+    for contact in contacts:
+        _summary_write(contact)
+    return contacts
+
 
 def contact_financials_recalculate(*, contact: Contact) -> Contact:
+    """The summary of one contact; a linked contact is returned as it is (QuickBooks owns its figures)."""
+    recalculated = contacts_financials_recalculate(contact_ids=[contact.pk])
+    return recalculated[0] if recalculated else contact
+
+
+def _summary_write(contact: Contact) -> None:
     invoices = Invoice.objects.filter(contact=contact).exclude(status=InvoiceStatus.VOID)
-    sums = invoices.aggregate(total=Sum("total"), balance=Sum("balance_due"))
+    sums = invoices.aggregate(total=Sum("total_amount"), balance=Sum("balance_due"))
     contact.total_sales = q(sums["total"])
     contact.outstanding_balance = q(sums["balance"])
     contact.last_payment_date = Payment.objects.filter(contact=contact).aggregate(d=Max("payment_date"))["d"]
@@ -39,11 +59,3 @@ def contact_financials_recalculate(*, contact: Contact) -> Contact:
             "updated_at",
         ]
     )
-    return contact
-
-
-def contacts_financials_recalculate(*, contact_ids: Iterable[int | None]) -> None:
-    """Recalculate the summary of each unlinked contact among `contact_ids` (QBO owns a linked contact's)."""
-    ids = {pk for pk in contact_ids if pk is not None}
-    for contact in Contact.objects.filter(pk__in=ids, quickbooks_customer_id__isnull=True):
-        contact_financials_recalculate(contact=contact)

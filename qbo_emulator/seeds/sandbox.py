@@ -24,7 +24,6 @@ from .common import (
     base,
     clamp_past,
     item,
-    meta,
     ordered,
     ref,
     sales_line,
@@ -62,19 +61,7 @@ _ITEMS: tuple[tuple[str, str, str, str, str, bool, str | None, str | None, int |
     ("18", "Trimming", "Service", "35", "45", False, "Tree and Shrub Trimming", None, None),
 )
 
-_VENDORS: tuple[tuple[str, str], ...] = tuple(
-    (str(30 + index), name)
-    for index, name in enumerate(
-        (
-            "Books by Bessie", "Brosnahan Insurance Agency", "Cal Telephone", "Chin's Gas and Oil", "Cigna Health Care",
-            "Computers by Jenni", "Diego's Road Warrior Bodyshop", "EDD", "Ellis Equipment Rental", "Fidelity",
-            "Hall Properties", "Hicks Hardware", "Lee Advertising", "Mahoney Mugs", "Met Life Dental",
-            "National Eye Care", "Norton Lumber and Building Materials", "Pam Seitz", "PG&E",
-            "Robertson & Associates", "Tania's Nursery", "Tim Philip Masonry", "Tony Rondonuwu",
-        )
-    )
-) + (("56", "Bob's Burger Joint"), ("57", "Squeaky Kleen Car Wash"))
-_EMPLOYEES = (("54", "John", "Johnson"), ("55", "Emily", "Platt"))
+_PEOPLE = Path(__file__).with_name("data") / "sandbox_vendors_employees.json"  # vendors 30–61, employees 54–55
 
 # Invoices: (customer id, days before today, [(item id, qty, unit price or None, taxable)], outcome, estimate id)
 # outcome: "open", "paid" or a Decimal amount paid (partial). Open amounts reproduce the recorded balances.
@@ -140,13 +127,21 @@ def _rebase(recorded: str, start: dt.date, now: dt.datetime) -> dt.datetime:
     return clamp_past(shifted, now)
 
 
+def _rebase_pair(meta_data: dict, start: dt.date, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """CreateTime and LastUpdatedTime on this timeline; an edit recorded years later (2020 on 2015 records) lands
+    at most at ``now`` − 45 days, so the seed shows no change inside CDC's 30-day window (API.md §5)."""
+    created = _rebase(meta_data["CreateTime"], start, now)
+    updated = _rebase(meta_data["LastUpdatedTime"], start, now)
+    quiet = now - dt.timedelta(days=45)
+    return created, max(created, min(updated, quiet))
+
+
 def _customers(start: dt.date, now: dt.datetime) -> list[dict]:
     raw = json.loads(_DATA.read_text())["Customer"]
     by_id = {c["Id"]: c for c in raw}
     out = []
     for rec in raw:
-        created = _rebase(rec["MetaData"]["CreateTime"], start, now)
-        updated = _rebase(rec["MetaData"]["LastUpdatedTime"], start, now)
+        created, updated = _rebase_pair(rec["MetaData"], start, now)
         customer = {k: v for k, v in rec.items() if k not in ("MetaData", "Balance", "BalanceWithJobs")}
         customer.update(base(rec["Id"], created, updated, rec["SyncToken"]))
         customer["Balance"] = ZERO  # derived by the server from the open invoices
@@ -195,24 +190,10 @@ def build(today: dt.date) -> dict[str, Any]:
     customers = _customers(start, now)
     by_id = {c["Id"]: c for c in customers}
     entities["Customer"] = customers
-    entities["Vendor"] = [
-        _vendor(vid, name, created + dt.timedelta(days=1, minutes=int(vid))) for vid, name in _VENDORS
-    ]
-    entities["Employee"] = [
-        {
-            **base(eid, created + dt.timedelta(days=2)),
-            "GivenName": given,
-            "FamilyName": family,
-            "DisplayName": f"{given} {family}",
-            "PrintOnCheckName": f"{given} {family}",
-            "Active": True,
-            "BillableTime": False,
-            "PrimaryPhone": {"FreeFormNumber": "(540) 555-9645" if eid == "54" else "(650) 555-1234"},
-            "PrimaryAddr": {"Id": str(200 + int(eid)), "Line1": "45 N. Elm Street", "City": "Middlefield",
-                            "CountrySubDivisionCode": "CA", "PostalCode": "93242"},
-        }
-        for eid, given, family in _EMPLOYEES
-    ]
+    people = json.loads(_PEOPLE.read_text())
+    entities["Vendor"] = sorted(_recorded(people["Vendor"], start, now), key=lambda v: int(v["Id"]))
+    entities["Employee"] = sorted(_recorded(people["Employee"], start, now), key=lambda v: int(v["Id"]))
+    entities["Account"].append(_fees_billed_inactive(created))
 
     def lines_for(specs: tuple[_Line, ...]) -> list[dict]:
         return [
@@ -293,22 +274,30 @@ def build(today: dt.date) -> dict[str, Any]:
     return {"realm_id": REALM_ID, "company_name": COMPANY_NAME, "entities": ordered(entities)}
 
 
-def _vendor(vendor_id: str, name: str, created: dt.datetime) -> dict:
-    vendor: dict[str, Any] = {
-        **base(vendor_id, created),
-        "DisplayName": name,
-        "PrintOnCheckName": name,
-        "Active": True,
-        "Balance": ZERO,
-        "Vendor1099": False,
+def _recorded(records: list[dict], start: dt.date, now: dt.datetime) -> list[dict]:
+    """Recorded vendors/employees as they were, with Decimal money and their timestamps moved onto this timeline."""
+    out = []
+    for rec in records:
+        obj = json.loads(json.dumps(rec), parse_float=Decimal)
+        obj.update(base(rec["Id"], *_rebase_pair(rec["MetaData"], start, now), rec["SyncToken"]))
+        if "Balance" in obj:
+            obj["Balance"] = Decimal(str(rec["Balance"])).quantize(Decimal("0.01"))
+        out.append(obj)
+    return out
+
+
+def _fees_billed_inactive(created: dt.datetime) -> dict:
+    """Account 5 as the sandbox holds it: inactive, so renamed "… (deleted)" (qbo_api deactivate/account.yml)."""
+    return {
+        **base("5", created, created + dt.timedelta(days=3), "1"),
+        "Name": "Fees Billed (deleted)",
+        "SubAccount": False,
+        "FullyQualifiedName": "Fees Billed (deleted)",
+        "Active": False,
+        "Classification": "Revenue",
+        "AccountType": "Income",
+        "AccountSubType": "ServiceFeeIncome",
+        "CurrentBalance": ZERO,
+        "CurrentBalanceWithSubAccounts": ZERO,
         "CurrencyRef": dict(USD),
     }
-    if name == "Tony Rondonuwu":  # the recorded vendor page (samples/query_vendor_page_last_response.json)
-        vendor.update({"Title": "Mr.", "GivenName": "Tony", "MiddleName": "L", "FamilyName": "Rodonuwu",
-                       "Suffix": "Jr.", "PrimaryEmailAddr": {"Address": "tonyrjr@intuit.com"}})
-    elif " " in name and name.split()[0] in ("Pam", "Tim"):
-        vendor.update({"GivenName": name.split()[0], "FamilyName": name.split()[-1]})
-    else:
-        vendor["CompanyName"] = name
-    vendor["MetaData"] = meta(created)
-    return vendor

@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from ..models import QuickBooksAuth, SyncRun
 from ..services.connection import connection_current
+from ..services.failures import failures_open_counts
 from .base import ReadOnlyAdmin
 
 RECENT_RUNS = 10
@@ -51,6 +52,8 @@ class QuickBooksAuthAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
             "connection": connection,
             "runs": runs,
+            "failures_open": failures_open_counts(connection_id=connection.pk) if connection else {},
+            "failures_url": reverse("admin:quickbooks_integration_syncfailure_changelist") + "?open=yes",
             "Status": QuickBooksAuth.Status,
             "can_connect": request.user.is_superuser,
             "can_test": self.has_manage_connection_permission(request),

@@ -1,4 +1,5 @@
-"""The QuickBooks connection (the plan's `QuickBooksAuth`): realm, encrypted tokens, expiry times and status.
+"""The QuickBooks connection (the plan's `QuickBooksAuth`; "connection" everywhere in code and pages): the realm,
+encrypted tokens, expiry times and status.
 
 Tokens are Fernet-encrypted at rest (django-fernet-fields-v2, newest key of FERNET_KEYS first); they never appear
 in a form, list, page or log. Fernet columns cannot be indexed, so the realm id stays a plain unique column for
@@ -51,6 +52,11 @@ class QuickBooksAuth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.company_name or 'QuickBooks company'} ({self.company_id})"
+
+    @property
+    def realm_id(self) -> str:
+        """The QBO company id: Intuit calls it the realm, the plan's column is `company_id`; code says realm_id."""
+        return self.company_id
 
     @property
     def is_usable(self) -> bool:

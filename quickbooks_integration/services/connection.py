@@ -4,7 +4,9 @@
   to the session with a 10-minute expiry, and builds a new `AuthClient` for this flow only (A2).
 - `connect_complete` pops the state before anything else (single use), compares it in constant time, handles
   `error=access_denied`, refuses a second company, exchanges the code exactly once (no retry: the code is
-  single-use, A3), stores the encrypted tokens, reads CompanyInfo and queues the initial sync on commit.
+  single-use, A3), refuses a token answer without tokens, proves that the realm named in the redirect URL answers
+  for those tokens (the URL is not signed: a code issued for company A with `realmId=B` must not become B's
+  connection), then stores the encrypted tokens and queues the initial sync on commit.
 - `disconnect` revokes at Intuit, then clears the tokens even if the revoke failed (A9); the row stays as history.
 """
 
@@ -26,12 +28,12 @@ from intuitlib.enums import Scopes
 from intuitlib.exceptions import AuthClientError
 
 from .. import conf
-from ..errors import OAuthFlowError, QuickBooksError
 from ..models import AuditEvent, QuickBooksAuth
+from ..qbo.client import Sleeper, qbo_get, qbo_realm_probe
+from ..qbo.errors import AuthenticationError, OAuthFlowError, QuickBooksError, TokenResponseError
+from ..qbo.http import auth_client_build
+from ..qbo.tokens import connection_mark_undecryptable, token_response_check, tokens_apply
 from .audit import audit_record
-from .client import connection_test
-from .http import auth_client_build
-from .tokens import connection_mark_undecryptable, tokens_apply
 
 logger = logging.getLogger(__name__)
 security_logger = logging.getLogger("quickbooks_integration.security")
@@ -101,7 +103,6 @@ def _state_check(*, session: MutableMapping, received: str | None, user) -> None
 class ConnectResult:
     connection: QuickBooksAuth
     reconnected: bool
-    company_read: bool
     message: str
 
 
@@ -135,9 +136,34 @@ def connect_complete(*, session: MutableMapping, params: Mapping[str, str], user
             "Disconnect it before connecting another company.",
             reason="second_company",
         )
+    auth_client = _code_exchange(code=code, realm_id=realm_id, user=user)
+    company_name = _realm_prove(realm_id=realm_id, auth_client=auth_client, user=user)
+    connection, reconnected, before = _connection_store(
+        realm_id=realm_id, auth_client=auth_client, user=user, company_name=company_name
+    )
+    audit_record(
+        action="reconnect" if reconnected else "connect",
+        actor=user,
+        obj=connection,
+        before=before,
+        after={"status": connection.status, "realm_id": realm_id},
+    )
+    from ..tasks import initial_sync_enqueue
+
+    transaction.on_commit(lambda: initial_sync_enqueue(connection_id=connection.pk))
+    return ConnectResult(
+        connection=connection, reconnected=reconnected, message=f"Connected to {company_name or realm_id}."
+    )
+
+
+@sensitive_variables()
+def _code_exchange(*, code: str, realm_id: str, user):
+    """Exchange the code exactly once (it is single-use, A3); an answer without tokens stores nothing."""
     try:
         auth_client = auth_client_build()  # another web process may not have the discovery document cached
-        auth_client.get_bearer_token(code, realm_id=realm_id)  # exactly once: the code is single-use (A3)
+        auth_client.get_bearer_token(code, realm_id=realm_id)
+        token_response_check(auth_client)
+        return auth_client
     except AuthClientError as exc:
         logger.warning("QuickBooks code exchange failed: HTTP %s, intuit_tid %s", exc.status_code, exc.intuit_tid)
         audit_record(
@@ -155,28 +181,51 @@ def connect_complete(*, session: MutableMapping, params: Mapping[str, str], user
         raise OAuthFlowError(
             "QuickBooks' sign-in service did not answer. Try Connect again in a few minutes.", reason="exchange_down"
         ) from None
-    connection, reconnected, before = _connection_store(realm_id=realm_id, auth_client=auth_client, user=user)
-    audit_record(
-        action="reconnect" if reconnected else "connect",
-        actor=user,
-        obj=connection,
-        before=before,
-        after={"status": connection.status, "company_id": realm_id},
-    )
-    try:
-        connection_test(connection=connection)
-        company_read, message = True, f"Connected to {connection.company_name or realm_id}."
-    except QuickBooksError as exc:
-        QuickBooksAuth.objects.filter(pk=connection.pk).update(last_error=f"Reading CompanyInfo failed: {exc}")
-        company_read, message = False, "Connected, but reading the company failed; use Test connection later."
-    from ..tasks import initial_sync_enqueue
-
-    transaction.on_commit(lambda: initial_sync_enqueue(connection_id=connection.pk))
-    return ConnectResult(connection=connection, reconnected=reconnected, company_read=company_read, message=message)
+    except (TokenResponseError, ValueError):  # ValueError: a 200 whose body is not JSON
+        audit_record(action="connect", actor=user, outcome=AuditEvent.Outcome.FAILURE, message="token answer unusable")
+        raise OAuthFlowError(
+            "QuickBooks' sign-in service answered without tokens, so nothing was connected. Start again with Connect.",
+            reason="bad_token_response",
+        ) from None
 
 
 @sensitive_variables()
-def _connection_store(*, realm_id: str, auth_client, user) -> tuple[QuickBooksAuth, bool, dict]:
+def _realm_prove(*, realm_id: str, auth_client, user) -> str:
+    """Read the realm's CompanyInfo with the new tokens before storing them; returns the company name.
+
+    A refusal (3100, 401) means the code was not issued for that realm: revoke the new grant and store nothing.
+    QBO not answering stores nothing either: a connection is marked connected only once its realm has answered.
+    """
+    try:
+        info = qbo_realm_probe(realm_id=realm_id, access_token=auth_client.access_token)
+    except AuthenticationError as exc:
+        security_logger.warning("QuickBooks callback refused: realm %s does not answer for the new tokens", realm_id)
+        audit_record(
+            action="connect",
+            actor=user,
+            outcome=AuditEvent.Outcome.FAILURE,
+            message=f"realm not proven (code {exc.code or exc.http_status})",
+        )
+        _grant_revoke(auth_client=auth_client, realm_id=realm_id)
+        raise OAuthFlowError(
+            "QuickBooks' answer does not match the company it named, so nothing was connected. "
+            "Start again with Connect.",
+            reason="realm_mismatch",
+        ) from None
+    except QuickBooksError as exc:
+        audit_record(
+            action="connect", actor=user, outcome=AuditEvent.Outcome.FAILURE, message=f"company read failed: {exc}"
+        )
+        _grant_revoke(auth_client=auth_client, realm_id=realm_id)
+        raise OAuthFlowError(
+            "QuickBooks did not answer for the company, so nothing was connected. Try Connect again in a few minutes.",
+            reason="company_unreachable",
+        ) from None
+    return str(info.get("CompanyName") or "")
+
+
+@sensitive_variables()
+def _connection_store(*, realm_id: str, auth_client, user, company_name: str) -> tuple[QuickBooksAuth, bool, dict]:
     """Create or re-arm the realm's row with the new tokens, in one short transaction."""
     with transaction.atomic():
         existing = QuickBooksAuth.objects.select_for_update().defer("access_token", "refresh_token")
@@ -187,6 +236,7 @@ def _connection_store(*, realm_id: str, auth_client, user) -> tuple[QuickBooksAu
             connection = QuickBooksAuth(company_id=realm_id)
         tokens_apply(connection=connection, auth_client=auth_client)
         connection.status = QuickBooksAuth.Status.CONNECTED
+        connection.company_name = company_name or connection.company_name
         connection.last_error = ""
         connection.connected_by = user
         connection.connected_at = timezone.now()
@@ -244,3 +294,28 @@ def disconnect(*, connection_id: int, user) -> DisconnectResult:
         else "Disconnected locally, but QuickBooks did not confirm the revoke: remove the app in QuickBooks too."
     )
     return DisconnectResult(connection=connection, revoked=revoked, message=message)
+
+
+@sensitive_variables()
+def _grant_revoke(*, auth_client, realm_id: str) -> None:
+    """Give back a grant this CRM will not store, so no live refresh token is left behind at Intuit."""
+    try:
+        auth_client_build().revoke(token=auth_client.refresh_token)
+    except (AuthClientError, requests.RequestException):
+        logger.warning("revoking the unused grant for realm %s failed", realm_id)
+
+
+def connection_test(*, connection: QuickBooksAuth, sleeper: Sleeper | None = None) -> dict:
+    """Read CompanyInfo to prove the connection works; keeps the company name current.
+
+    Interactive: one attempt and a short limiter wait (a 401 still refreshes and retries once), because it runs
+    inside a web request, where a 429's 60-second waits would outlast the server's timeout.
+    """
+    envelope = qbo_get(
+        connection=connection, path=f"companyinfo/{connection.realm_id}", interactive=True, sleeper=sleeper
+    )
+    info = envelope["CompanyInfo"]
+    name = str(info.get("CompanyName") or "")
+    QuickBooksAuth.objects.filter(pk=connection.pk).update(company_name=name, last_error="", updated_at=timezone.now())
+    connection.company_name = name
+    return info

@@ -135,9 +135,9 @@ class QuoteFactory(factory.django.DjangoModelFactory):
 
     contact = factory.SubFactory(ContactFactory)
     status = models.QuoteStatus.SENT
-    expiry_date = factory.LazyFunction(lambda: timezone.localdate() + datetime.timedelta(days=30))
+    expiration_date = factory.LazyFunction(lambda: timezone.localdate() + datetime.timedelta(days=30))
     tax_rate = Decimal("6.25")
-    terms = "Net 30"
+    payment_terms = "Net 30"
 
     @factory.post_generation
     def items(self, create, extracted, **kwargs):
@@ -170,7 +170,7 @@ class InvoiceFactory(factory.django.DjangoModelFactory):
     issue_date = factory.LazyFunction(timezone.localdate)
     due_date = factory.LazyAttribute(lambda i: i.issue_date + datetime.timedelta(days=30))
     tax_rate = Decimal("6.25")
-    terms = "Net 30"
+    payment_terms = "Net 30"
 
     @factory.post_generation
     def items(self, create, extracted, **kwargs):

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm import services
-from crm.models import Invoice, InvoiceStatus
+from crm.models import Invoice, InvoiceStatus, PaymentStatus
 
 from .factories import ActivityFactory, ContactFactory, InvoiceFactory, PaymentFactory, ProductFactory, QuoteFactory
 
@@ -64,7 +64,7 @@ def test_editing_an_invoice_line_recomputes_totals_and_balance(bookkeeper_client
     response = bookkeeper_client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:3000]
     invoice.refresh_from_db()
-    assert (invoice.subtotal, invoice.total, invoice.amount_paid, invoice.balance_due) == (
+    assert (invoice.subtotal, invoice.total_amount, invoice.amount_paid, invoice.balance_due) == (
         Decimal("133.34"),
         Decimal("133.34"),
         Decimal("50.00"),
@@ -80,7 +80,7 @@ def test_invoice_lines_cannot_drop_below_what_was_paid(bookkeeper_client):
     data["items-0-unit_price"] = "40"
     response = bookkeeper_client.post(url, data)
     invoice.refresh_from_db()
-    assert (invoice.total, invoice.balance_due) == (Decimal("100.00"), Decimal("0.00"))
+    assert (invoice.total_amount, invoice.balance_due) == (Decimal("100.00"), Decimal("0.00"))
     assert response.status_code == 200
 
 
@@ -129,10 +129,11 @@ def test_payment_application_edit_updates_invoice(bookkeeper_client):
     response = bookkeeper_client.post(url, data)
     assert response.status_code == 302, response.content.decode()[-3000:]
     invoice.refresh_from_db()
-    assert (invoice.amount_paid, invoice.balance_due, invoice.status) == (
+    assert (invoice.amount_paid, invoice.balance_due, invoice.payment_status, invoice.paid_date) == (
         Decimal("100.00"),
         Decimal("0.00"),
-        InvoiceStatus.PAID,
+        PaymentStatus.PAID,
+        payment.payment_date,
     )
     data["applications-0-DELETE"] = "on"
     response = bookkeeper_client.post(url, data)
@@ -220,7 +221,7 @@ def test_paid_invoice_cannot_lose_its_lines_or_tax(bookkeeper_client, change):
     assert response.status_code == 200
     assert "less than the 106.25 already paid" in response.content.decode()
     invoice.refresh_from_db()
-    assert (invoice.total, invoice.balance_due, invoice.tax_rate) == (
+    assert (invoice.total_amount, invoice.balance_due, invoice.tax_rate) == (
         Decimal("106.25"),
         Decimal("0.00"),
         Decimal("6.25"),
@@ -234,10 +235,11 @@ def test_superuser_deleting_a_payment_reopens_the_invoice(superuser_client):
     assert superuser_client.post(url, {"post": "yes"}).status_code == 302
     invoice.refresh_from_db()
     contact.refresh_from_db()
-    assert (invoice.amount_paid, invoice.balance_due, invoice.status) == (
+    assert (invoice.amount_paid, invoice.balance_due, invoice.status, invoice.payment_status) == (
         Decimal("0.00"),
         Decimal("100.00"),
         InvoiceStatus.SENT,
+        PaymentStatus.UNPAID,
     )
     assert contact.outstanding_balance == Decimal("100.00")
 
@@ -293,7 +295,7 @@ def test_staff_edits_a_quote_line_and_totals_follow(staff_client):
     data = {**change_form_data(staff_client.get(url)), "items-0-quantity": "2.5"}
     assert staff_client.post(url, data).status_code == 302
     quote.refresh_from_db()
-    assert quote.total == Decimal("250.00")
+    assert quote.total_amount == Decimal("250.00")
 
 
 def test_preloaded_autocomplete_renders_the_current_choice(bookkeeper_client):
@@ -344,13 +346,14 @@ def test_invoice_goes_overdue_with_time_in_the_changelist(bookkeeper_client):
     contact = ContactFactory()
     today = timezone.localdate()
     long_due = InvoiceFactory(contact=contact, items=[("1", "100")], issue_date=today - datetime.timedelta(days=60))
-    Invoice.objects.filter(pk=long_due.pk).update(status=InvoiceStatus.SENT)  # as saved before it fell due
+    Invoice.objects.filter(pk=long_due.pk).update(payment_status=PaymentStatus.UNPAID)  # saved before it fell due
     current = InvoiceFactory(contact=contact, items=[("1", "100")])
     changelist = reverse("admin:crm_invoice_changelist")
-    response = bookkeeper_client.get(changelist, {"status": "overdue"})
+    assert Invoice.objects.get(pk=long_due.pk).payment_status == PaymentStatus.UNPAID  # as stored
+    response = bookkeeper_client.get(changelist, {"payment_status": "overdue"})
     assert list(response.context["cl"].result_list) == [long_due]
     assert "Overdue" in response.content.decode()
-    response = bookkeeper_client.get(changelist, {"status": "sent"})
+    response = bookkeeper_client.get(changelist, {"payment_status": "unpaid"})
     assert list(response.context["cl"].result_list) == [current]
 
 
@@ -372,9 +375,10 @@ def test_status_expression_agrees_with_the_service():
     services.invoice_void(invoice=cases[3])
     Invoice.objects.update(status=InvoiceStatus.SENT)  # as if saved before today
     Invoice.objects.filter(pk=cases[3].pk).update(status=InvoiceStatus.VOID)
-    annotated = Invoice.objects.annotate(current=services.invoice_status_expression(today))
+    annotated = Invoice.objects.annotate(current=services.invoice_payment_status_expression(today))
     for invoice in annotated:
-        assert invoice.current == services.invoice_status_derive(invoice, today), invoice
+        assert invoice.current == services.invoice_payment_status_derive(invoice, today), invoice
+    assert {invoice.current for invoice in annotated} == {"partial", "paid", "overdue", "unpaid"}
 
 
 def test_superuser_deleting_an_unpaid_invoice_updates_the_contact(superuser_client):
@@ -386,7 +390,7 @@ def test_superuser_deleting_an_unpaid_invoice_updates_the_contact(superuser_clie
         == 302
     )
     contact.refresh_from_db()
-    assert (contact.total_sales, contact.outstanding_balance) == (keep.total, keep.total)
+    assert (contact.total_sales, contact.outstanding_balance) == (keep.total_amount, keep.total_amount)
 
 
 def test_a_void_invoice_is_read_only(bookkeeper_client):

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from crm.models import InvoiceStatus, Payment, Quote
+from crm.models import Payment, PaymentStatus, Quote
 
 from .factories import ContactFactory, InvoiceFactory, ProductFactory
 
@@ -37,7 +37,7 @@ def test_staff_adds_quote_and_totals_are_computed(staff_client):
         "issue_date": "2025-05-01",
         "currency": "USD",
         "tax_rate": "6.25",
-        "terms": "Net 30",
+        "payment_terms": "Net 30",
         "notes": "",
         **_inline_data(
             page,
@@ -58,7 +58,11 @@ def test_staff_adds_quote_and_totals_are_computed(staff_client):
     response = staff_client.post(add_url, data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     quote = Quote.objects.get()
-    assert (quote.subtotal, quote.tax_amount, quote.total) == (Decimal("250.01"), Decimal("6.25"), Decimal("256.26"))
+    assert (quote.subtotal, quote.tax_amount, quote.total_amount) == (
+        Decimal("250.01"),
+        Decimal("6.25"),
+        Decimal("256.26"),
+    )
 
 
 def _payment_post(client, contact, amount: str, applications: list[dict]):
@@ -83,10 +87,10 @@ def test_bookkeeper_records_payment_and_invoice_balance_follows(bookkeeper_clien
     response = _payment_post(bookkeeper_client, contact, "60.00", [{"invoice": invoice.pk, "amount": "60.00"}])
     assert response.status_code == 302
     invoice.refresh_from_db()
-    assert (invoice.amount_paid, invoice.balance_due, invoice.status) == (
+    assert (invoice.amount_paid, invoice.balance_due, invoice.payment_status) == (
         Decimal("60.00"),
         Decimal("40.01"),
-        InvoiceStatus.PARTIALLY_PAID,
+        PaymentStatus.PARTIAL,
     )
 
 
@@ -140,7 +144,11 @@ def test_a_line_with_a_product_and_no_price_takes_the_products_price_and_tax(sta
     assert response.status_code == 302, response.context["adminform"].form.errors
     quote = Quote.objects.get()
     assert [(i.unit_price, i.taxable) for i in quote.items.all()] == [(Decimal("450"), True), (Decimal("99"), False)]
-    assert (quote.subtotal, quote.tax_amount, quote.total) == (Decimal("999.00"), Decimal("56.25"), Decimal("1055.25"))
+    assert (quote.subtotal, quote.tax_amount, quote.total_amount) == (
+        Decimal("999.00"),
+        Decimal("56.25"),
+        Decimal("1055.25"),
+    )
 
 
 def test_a_line_without_product_or_price_is_refused(staff_client):

@@ -24,7 +24,11 @@ pytestmark = pytest.mark.django_db
 def _paid_invoice():
     contact = ContactFactory()
     invoice = InvoiceFactory(contact=contact, items=[("1", "10")])
-    payment_apply(payment=PaymentFactory(contact=contact, amount=invoice.total), invoice=invoice, amount=invoice.total)
+    payment_apply(
+        payment=PaymentFactory(contact=contact, amount=invoice.total_amount),
+        invoice=invoice,
+        amount=invoice.total_amount,
+    )
     return invoice
 
 

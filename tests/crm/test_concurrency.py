@@ -60,14 +60,14 @@ def test_concurrent_admin_payments_cannot_overpay(monkeypatch):
     invoice = InvoiceFactory(contact=contact, items=[("1", "100")], tax_rate=Decimal("0"))
     user = UserFactory(username="bk", groups=[BOOKKEEPER])
     barrier = threading.Barrier(2)
-    validate = services.payment_applications_validate
+    validate = services.payment_applications_check
 
     def validate_then_wait(**kwargs):
         validate(**kwargs)
         with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait(timeout=1)
 
-    monkeypatch.setattr(services, "payment_applications_validate", validate_then_wait)
+    monkeypatch.setattr(services, "payment_applications_check", validate_then_wait)
     statuses: list[int] = []
 
     def post():

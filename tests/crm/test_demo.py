@@ -30,7 +30,7 @@ from crm.models import (
     Product,
     Quote,
 )
-from crm.money import ZERO, line_amount, q, tax_amount
+from crm.money import ZERO, line_total, q, tax_amount
 from crm.services import invoice_recalculate, quote_recalculate
 
 MODELS = (Product, Campaign, CampaignRecipient, Contact, Activity, Quote, Invoice, Payment, PaymentApplication)
@@ -74,8 +74,11 @@ def test_load_creates_the_data_set_and_logins(demo, db):
     assert counts["Quote"] == 120 and counts["Invoice"] == 80
     assert counts["Payment"] > 50
     assert len(set(Quote.objects.values_list("status", flat=True))) == 6
-    statuses = Counter(Invoice.objects.values_list("status", flat=True))
-    assert statuses["paid"] and statuses["overdue"] and statuses["partially_paid"]
+    statuses = Counter(Invoice.objects.values_list("payment_status", flat=True))
+    assert statuses["paid"] and statuses["overdue"] and statuses["partial"] and statuses["unpaid"]
+    paid = Invoice.objects.filter(payment_status="paid")
+    assert not paid.filter(paid_date=None).exists()
+    assert not Invoice.objects.exclude(payment_status="paid").exclude(paid_date=None).exists()
     assert Invoice.objects.filter(quote__isnull=False).count() > 60  # mostly from accepted quotes
 
     User = get_user_model()
@@ -92,13 +95,16 @@ def test_load_creates_the_data_set_and_logins(demo, db):
 
 def test_second_run_changes_nothing(demo, db):
     before = _counts()
-    invoices = list(Invoice.objects.values_list("invoice_number", "total", "balance_due", "status", "updated_at"))
+    invoices = list(
+        Invoice.objects.values_list("invoice_number", "total_amount", "balance_due", "status", "updated_at")
+    )
     passwords = dict(get_user_model().objects.values_list("username", "password"))
     out = StringIO()
     call_command("load_demo", stdout=out)
     assert _counts() == before
     assert (
-        list(Invoice.objects.values_list("invoice_number", "total", "balance_due", "status", "updated_at")) == invoices
+        list(Invoice.objects.values_list("invoice_number", "total_amount", "balance_due", "status", "updated_at"))
+        == invoices
     )
     assert dict(get_user_model().objects.values_list("username", "password")) == passwords
     assert "nothing to add" in out.getvalue()
@@ -156,15 +162,15 @@ def test_document_totals_are_rounded_lines_plus_tax(demo, db, model):
     for document in model.objects.select_related("contact").prefetch_related("items"):
         lines = list(document.items.all())
         assert lines
-        assert all(line.line_amount == line_amount(line.quantity, line.unit_price) for line in lines)
-        assert document.subtotal == sum((line.line_amount for line in lines), ZERO)
-        taxable = sum((line.line_amount for line in lines if line.taxable), ZERO)
+        assert all(line.line_total == line_total(line.quantity, line.unit_price) for line in lines)
+        assert document.subtotal == sum((line.line_total for line in lines), ZERO)
+        taxable = sum((line.line_total for line in lines if line.taxable), ZERO)
         expected_tax = ZERO if document.contact.tax_exempt else tax_amount(taxable, document.tax_rate)
         assert document.tax_amount == expected_tax
-        assert document.total == document.subtotal + document.tax_amount
+        assert document.total_amount == document.subtotal + document.tax_amount
     # Awkward quantities really were rounded (e.g. 37.5 ft x 18.25 = 684.375 -> 684.38).
     assert any(
-        line.quantity * line.unit_price != line.line_amount
+        line.quantity * line.unit_price != line.line_total
         for document in model.objects.prefetch_related("items")
         for line in document.items.all()
     )
@@ -176,8 +182,8 @@ def test_invoice_balances_reconcile_with_payments(demo, db):
         applied[invoice_id] += amount
     for invoice in Invoice.objects.all():
         assert invoice.amount_paid == q(applied[invoice.pk])
-        assert invoice.balance_due == invoice.total - applied[invoice.pk]
-        assert ZERO <= invoice.balance_due <= invoice.total
+        assert invoice.balance_due == invoice.total_amount - applied[invoice.pk]
+        assert ZERO <= invoice.balance_due <= invoice.total_amount
     for payment in Payment.objects.prefetch_related("applications"):
         assert payment.amount == sum((a.amount for a in payment.applications.all()), ZERO)
         assert all(a.invoice.contact_id == payment.contact_id for a in payment.applications.select_related("invoice"))
@@ -187,18 +193,22 @@ def test_invoice_balances_reconcile_with_payments(demo, db):
 def test_crm_services_agree_with_the_bulk_load(demo, db):
     """Recalculating through crm.services changes nothing: the bulk loader used the same rules."""
     before = list(
-        Invoice.objects.values_list("pk", "subtotal", "tax_amount", "total", "amount_paid", "balance_due", "status")
+        Invoice.objects.values_list(
+            "pk", "subtotal", "tax_amount", "total_amount", "amount_paid", "balance_due", "status"
+        )
     )
     for invoice in Invoice.objects.select_related("contact"):
         invoice_recalculate(invoice=invoice)
     after = list(
-        Invoice.objects.values_list("pk", "subtotal", "tax_amount", "total", "amount_paid", "balance_due", "status")
+        Invoice.objects.values_list(
+            "pk", "subtotal", "tax_amount", "total_amount", "amount_paid", "balance_due", "status"
+        )
     )
     assert after == before
-    quotes = list(Quote.objects.values_list("pk", "subtotal", "tax_amount", "total"))
+    quotes = list(Quote.objects.values_list("pk", "subtotal", "tax_amount", "total_amount"))
     for quote in Quote.objects.select_related("contact"):
         quote_recalculate(quote=quote)
-    assert list(Quote.objects.values_list("pk", "subtotal", "tax_amount", "total")) == quotes
+    assert list(Quote.objects.values_list("pk", "subtotal", "tax_amount", "total_amount")) == quotes
 
 
 def test_a_run_on_another_day_adds_nothing(demo, db):

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crm.models import InvoiceItem, QuoteItem
-from crm.money import line_amount, q, tax_amount
+from crm.money import line_total, q, tax_amount
 from crm.services import document_totals, quote_recalculate
 
 from .factories import ContactFactory, InvoiceFactory, QuoteFactory
@@ -40,8 +40,8 @@ def test_q_refuses_float():
         ("1.3333", "3.00", "4.00"),
     ],
 )
-def test_line_amount(qty, price, expected):
-    assert line_amount(D(qty), D(price)) == D(expected)
+def test_line_total(qty, price, expected):
+    assert line_total(D(qty), D(price)) == D(expected)
 
 
 def test_totals_are_sums_of_rounded_lines_and_tax_rounds_once():
@@ -50,12 +50,12 @@ def test_totals_are_sums_of_rounded_lines_and_tax_rounds_once():
     totals = document_totals(lines=lines, tax_rate=D("6.25"))
     assert totals.subtotal == D("300.03")
     assert totals.tax_amount == D("18.75")  # 300.03 × 6.25 % = 18.751875
-    assert totals.total == D("318.78")
+    assert totals.total_amount == D("318.78")
 
 
 def test_tax_exempt_contact_pays_no_tax():
     lines = [QuoteItem(quantity=D("1"), unit_price=D("100"), taxable=True)]
-    assert document_totals(lines=lines, tax_rate=D("6.25"), tax_exempt=True).total == D("100.00")
+    assert document_totals(lines=lines, tax_rate=D("6.25"), tax_exempt=True).total_amount == D("100.00")
 
 
 def test_only_taxable_lines_are_taxed():
@@ -64,7 +64,7 @@ def test_only_taxable_lines_are_taxed():
         QuoteItem(quantity=D("2"), unit_price=D("2.675"), taxable=True),
     ]
     totals = document_totals(lines=lines, tax_rate=D("6.25"))
-    assert (totals.subtotal, totals.tax_amount, totals.total) == (D("155.35"), D("0.33"), D("155.68"))
+    assert (totals.subtotal, totals.tax_amount, totals.total_amount) == (D("155.35"), D("0.33"), D("155.68"))
     assert tax_amount(D("5.35"), D("6.25")) == D("0.33")  # 0.334375
 
 
@@ -72,16 +72,16 @@ def test_only_taxable_lines_are_taxed():
 def test_awkward_quote_stored_to_the_cent():
     quote = QuoteFactory(items=[("1", "0.125"), ("1", "1861.075"), ("1", "2.675"), ("3", "33.335")], tax_rate=D("0"))
     quote.refresh_from_db()
-    amounts = list(quote.items.order_by("position").values_list("line_amount", flat=True))
+    amounts = list(quote.items.order_by("position").values_list("line_total", flat=True))
     assert amounts == [D("0.13"), D("1861.08"), D("2.68"), D("100.01")]
-    assert quote.subtotal == quote.total == D("1963.90")
+    assert quote.subtotal == quote.total_amount == D("1963.90")
 
 
 @pytest.mark.django_db
 def test_invoice_totals_and_balance_stored():
     invoice = InvoiceFactory(items=[("3", "33.335"), ("0.125", "10")], tax_rate=D("0"))
     invoice.refresh_from_db()
-    assert (invoice.subtotal, invoice.total, invoice.balance_due) == (D("101.26"), D("101.26"), D("101.26"))
+    assert (invoice.subtotal, invoice.total_amount, invoice.balance_due) == (D("101.26"), D("101.26"), D("101.26"))
 
 
 @pytest.mark.django_db
@@ -91,7 +91,7 @@ def test_quote_recalculate_after_line_change():
     item.quantity = D("2.5")
     item.unit_price = D("0.125")
     item.save()
-    assert quote_recalculate(quote=quote).total == D("0.31")
+    assert quote_recalculate(quote=quote).total_amount == D("0.31")
 
 
 quantities = st.decimals(min_value=D("0.0001"), max_value=D("9999"), places=4, allow_nan=False, allow_infinity=False)
@@ -99,19 +99,19 @@ prices = st.decimals(min_value=D("0"), max_value=D("99999"), places=5, allow_nan
 
 
 @given(qty=quantities, price=prices)
-def test_line_amount_property(qty, price):
-    assert line_amount(qty, price) == q(qty * price)
-    assert line_amount(qty, price) == (qty * price).quantize(D("0.01"), rounding="ROUND_HALF_UP")
+def test_line_total_property(qty, price):
+    assert line_total(qty, price) == q(qty * price)
+    assert line_total(qty, price) == (qty * price).quantize(D("0.01"), rounding="ROUND_HALF_UP")
 
 
 @pytest.mark.django_db
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(qty=quantities, price=prices | st.sampled_from([D("0.125"), D("1861.075"), D("2.675"), D("33.335")]))
-def test_stored_line_amount_equals_computed(qty, price):
+def test_stored_line_total_equals_computed(qty, price):
     """Whatever the database does with decimals, what is read back is exactly q(qty × price)."""
     invoice = InvoiceFactory(contact=ContactFactory(), tax_rate=D("0"))
     item = InvoiceItem.objects.create(invoice=invoice, quantity=qty, unit_price=price)
     stored = InvoiceItem.objects.get(pk=item.pk)
     assert stored.quantity == qty
     assert stored.unit_price == price
-    assert stored.line_amount == q(qty * price)
+    assert stored.line_total == q(qty * price)

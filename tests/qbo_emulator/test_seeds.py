@@ -247,12 +247,20 @@ def test_sandbox_invoices_reproduce_the_recorded_balances(seeds):
 def test_sandbox_names_lists(seeds):
     entities = seeds["sandbox"]["entities"]
     vendors = {v["Id"]: v["DisplayName"] for v in entities["Vendor"]}
-    assert set(vendors) == {str(i) for i in range(30, 53)} | {"56", "57"}
+    # the recorded sandbox: vendors 30–53 (53 inactive), 56, 57 and 61 (get/inactive_vendors.yml)
+    assert set(vendors) == {str(i) for i in range(30, 54)} | {"56", "57", "61"}
+    by_id = {v["Id"]: v for v in entities["Vendor"]}
+    assert by_id["53"]["Active"] is False and vendors["53"] == "United States Treasury (deleted)"
+    assert by_id["30"]["PrimaryEmailAddr"] == {"Address": "Books@Intuit.com"} and by_id["30"]["AcctNum"] == "1345"
+    assert by_id["31"]["Vendor1099"] is True and by_id["31"]["Balance"] == Decimal("241.23")
     assert (vendors["30"], vendors["41"], vendors["46"], vendors["48"], vendors["56"], vendors["57"]) == (
         "Books by Bessie", "Hicks Hardware", "Norton Lumber and Building Materials", "PG&E", "Bob's Burger Joint",
         "Squeaky Kleen Car Wash")
     assert vendors["52"] == "Tony Rondonuwu"
-    assert {e["Id"]: e["DisplayName"] for e in entities["Employee"]} == {"54": "John Johnson", "55": "Emily Platt"}
+    employees = {e["Id"]: e for e in entities["Employee"]}
+    assert {i: e["DisplayName"] for i, e in employees.items()} == {"54": "John Johnson", "55": "Emily Platt (deleted)"}
+    assert employees["55"]["Active"] is False and employees["54"]["HiredDate"] == "2015-09-08"
+    assert {a["Id"]: a["Active"] for a in entities["Account"]}["5"] is False
     items = {i["Id"]: i for i in entities["Item"]}
     confirmed = {"1": "Services", "2": "Hours", "3": "Concrete", "4": "Design", "5": "Rock Fountain",
                  "7": "Installation", "8": "Lighting", "9": "Maintenance & Repair", "10": "Pest Control", "11": "Pump",

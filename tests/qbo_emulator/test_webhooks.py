@@ -120,6 +120,33 @@ def test_operations_update_delete_void_emailed(emulator, api, receiver):
     ]
 
 
+def test_a_deactivation_is_reported_as_delete_and_a_reactivation_as_update(emulator, api, receiver):
+    """Names-list records cannot be deleted through the API, yet Intuit's webhook table lists Delete for Customer,
+    Vendor, Employee, Item and Account (API.md §8.3): the Delete a subscriber sees is the deactivation. The CRM relies
+    on it to retire a linked contact, so a deactivation reported as a plain Update must fail here."""
+    emulator.control.configure_webhooks(url=receiver.url, format="legacy")
+    customer = api.create("Customer", {"DisplayName": "Hook Retire"})
+    off = api.post("/customer", {"Id": customer["Id"], "SyncToken": "0", "sparse": True, "Active": False}).json()
+    assert off["Customer"]["Active"] is False and off["Customer"]["DisplayName"] == "Hook Retire (deleted)"
+    api.post("/customer", {"Id": customer["Id"], "SyncToken": "1", "sparse": True, "Active": True})
+    emulator.control.flush_webhooks()
+    emulator.control.configure_webhooks(url=receiver.url, format="cloudevents")
+    api.post("/customer", {"Id": customer["Id"], "SyncToken": "2", "sparse": True, "Active": False})
+    emulator.control.flush_webhooks()
+    legacy = [
+        (e["id"], e["operation"])
+        for body, _ in receiver.received
+        if body.startswith(b"{")
+        for n in json.loads(body)["eventNotifications"]
+        for e in n["dataChangeEvent"]["entities"]
+    ]
+    assert legacy == [(customer["Id"], "Create"), (customer["Id"], "Delete"), (customer["Id"], "Update")]
+    cloud = [e["type"] for body, _ in receiver.received if body.startswith(b"[") for e in json.loads(body)]
+    assert cloud == ["qbo.customer.deleted.v1"]
+    # the record itself still reads back (inactive), unlike a deleted transaction
+    assert api.read("Customer", customer["Id"])["Active"] is False
+
+
 def test_cloudevents_format(emulator, api, receiver):
     emulator.control.configure_webhooks(url=receiver.url, format="cloudevents")
     customer = api.create("Customer", {"DisplayName": "CE Person"})

@@ -8,10 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from quickbooks_integration import errors
 from quickbooks_integration.models import AuditEvent, QuickBooksAuth
-from quickbooks_integration.services import client
-from quickbooks_integration.services.http import call_counts
+from quickbooks_integration.qbo import client, errors
+from quickbooks_integration.qbo.http import call_counts
 
 pytestmark = pytest.mark.django_db
 
@@ -290,7 +289,7 @@ def test_lost_refresh_response_is_retried_with_the_stored_token(connected, emula
 
 
 def test_insecure_transport_only_for_a_loopback_emulator(settings, monkeypatch):
-    from quickbooks_integration.services.http import insecure_transport_allow
+    from quickbooks_integration.qbo.http import insecure_transport_allow
 
     monkeypatch.delenv("OAUTHLIB_INSECURE_TRANSPORT", raising=False)
     settings.QUICKBOOKS_ENVIRONMENT = "emulator"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -10,8 +11,8 @@ from django.db import connections
 from django.utils import timezone
 
 from quickbooks_integration.models import QuickBooksAuth
-from quickbooks_integration.services import client
-from quickbooks_integration.services.tokens import connection_load
+from quickbooks_integration.qbo import client
+from quickbooks_integration.qbo.tokens import connection_load
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -80,9 +81,13 @@ def test_limiter_keeps_in_flight_calls_under_the_realm_limit(connected, emulator
     emulator.control.clear_requests()
     slept: list[float] = []
 
+    def sleeper(seconds: float) -> None:  # the limiter's waits go through it too, so it must really wait
+        slept.append(seconds)
+        time.sleep(seconds)
+
     def work():
         connection = connection_load(connection_id=connected.pk)
-        return client.qbo_read_company_info(connection=connection, sleeper=slept.append)["CompanyName"]
+        return client.qbo_read_company_info(connection=connection, sleeper=sleeper)["CompanyName"]
 
     results, failures = _run_threads(12, work)
 
@@ -90,4 +95,4 @@ def test_limiter_keeps_in_flight_calls_under_the_realm_limit(connected, emulator
     assert len(results) == 12
     statuses = [r["status"] for r in emulator.control.requests("/companyinfo/")]
     assert statuses == [200] * 12  # the emulator refuses a 4th concurrent call with 429: none happened
-    assert slept == []
+    assert all(seconds < 1 for seconds in slept)  # only the limiter's short waits: no throttle backoff

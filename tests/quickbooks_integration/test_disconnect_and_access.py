@@ -121,6 +121,13 @@ def test_groups_carry_the_connection_permissions(db):
         perms = Group.objects.get(name=name).permissions.filter(content_type__app_label="quickbooks_integration")
         return set(perms.values_list("codename", flat=True))
 
-    assert codenames("Bookkeeper") == {"view_quickbooksauth", "manage_connection", "view_syncrun"}
-    assert codenames("Owner") == {"view_quickbooksauth", "view_syncrun"}
+    assert codenames("Bookkeeper") == {
+        "view_quickbooksauth",
+        "manage_connection",
+        "view_syncrun",
+        "view_quickbookssync",
+        "view_syncfailure",
+        "retry_sync",
+    }
+    assert codenames("Owner") == {"view_quickbooksauth", "view_syncrun", "view_quickbookssync", "view_syncfailure"}
     assert codenames("Staff") == set()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from quickbooks_integration import errors
+from quickbooks_integration.qbo import errors
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "qbo"
 
@@ -17,13 +17,13 @@ SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "qbo"
         ("fault_auth_token_expired_401.json", 401, errors.TokenExpiredError, "3200"),
         ("fault_authorization_3100_403.json", 403, errors.RealmNotAuthorizedError, "3100"),
         ("fault_duplicate_name_400.json", 400, errors.DuplicateNameError, "6240"),
-        ("fault_invalid_id_400.json", 400, errors.ValidationError, "2030"),
-        ("fault_invalid_query_400.json", 400, errors.ValidationError, "4001"),
+        ("fault_invalid_id_400.json", 400, errors.QuickBooksValidationError, "2030"),
+        ("fault_invalid_query_400.json", 400, errors.QuickBooksValidationError, "4001"),
         ("fault_stale_object_batch_item.json", 400, errors.StaleObjectError, "5010"),
         ("fault_throttle_429.xml", 429, errors.ThrottledError, "3001"),
         ("fault_throttle_legacy_403.xml", 403, errors.ThrottledError, "3001"),
-        ("fault_unrecognized_property_400.json", 400, errors.ValidationError, "2010"),
-        ("fault_unsupported_operation_400.json", 400, errors.ValidationError, "500"),
+        ("fault_unrecognized_property_400.json", 400, errors.QuickBooksValidationError, "2010"),
+        ("fault_unsupported_operation_400.json", 400, errors.QuickBooksValidationError, "500"),
     ],
 )
 def test_saved_faults_classify(sample, status, expected, code):
@@ -43,15 +43,15 @@ def test_saved_faults_classify(sample, status, expected, code):
         (502, "", errors.TransientError),
         (503, "", errors.TransientError),
         (504, "", errors.TransientError),
-        (400, "6000", errors.ValidationError),
-        (400, "6140", errors.ValidationError),
-        (400, "2020", errors.ValidationError),
+        (400, "6000", errors.QuickBooksValidationError),
+        (400, "6140", errors.QuickBooksValidationError),
+        (400, "2020", errors.QuickBooksValidationError),
         (401, "", errors.TokenExpiredError),
         (401, "100", errors.TokenExpiredError),
         (200, "3200", errors.TokenExpiredError),
         (200, "120", errors.AuthenticationError),
         (429, "", errors.ThrottledError),
-        (404, "", errors.ValidationError),
+        (404, "", errors.QuickBooksValidationError),
     ],
 )
 def test_status_then_code(status, code, expected):
@@ -70,4 +70,5 @@ def test_only_throttle_and_transient_are_retryable():
         for cls in vars(errors).values()
         if isinstance(cls, type) and issubclass(cls, errors.QuickBooksError) and cls.retryable
     }
-    assert retryable == {errors.ThrottledError, errors.TransientError}
+    assert retryable == {errors.ThrottledError, errors.TransientError, errors.TokenResponseError}
+    assert issubclass(errors.TokenResponseError, errors.TransientError)

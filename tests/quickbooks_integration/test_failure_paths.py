@@ -13,12 +13,12 @@ from django.core.management import call_command
 from django.db import connections
 from django.utils import timezone
 
-from quickbooks_integration import errors
 from quickbooks_integration.models import QuickBooksAuth, SyncRun, fernet_caches_clear
-from quickbooks_integration.services import client
-from quickbooks_integration.services.http import discovery_cache_clear
-from quickbooks_integration.services.sync import sync_initial
-from quickbooks_integration.services.tokens import connection_load
+from quickbooks_integration.qbo import client, errors
+from quickbooks_integration.qbo.http import discovery_cache_clear
+from quickbooks_integration.qbo.tokens import connection_load
+from quickbooks_integration.services.runs import sync_run_execute
+from quickbooks_integration.services.sync import INITIAL
 
 from .conftest import oauth_flow
 
@@ -34,20 +34,24 @@ def _closed_port_url() -> str:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_quickbooks_connect_commits_tokens_before_calling_the_api(emulator, superuser):
-    """The command must not hold a transaction across the exchange and CompanyInfo calls (STYLE §2).
+    """The command must not hold a transaction across the exchange and CompanyInfo calls (STYLE §2): while the
+    realm's CompanyInfo is delayed at the emulator, the command's database session is not inside a transaction."""
+    from django.db import connection as db
 
-    While CompanyInfo is delayed at the emulator, another database connection must already see the connection
-    row: the tokens were committed before the first API call, as the callback view does.
-    """
     emulator.control.delay_next("/companyinfo/", seconds=1.5)
-    seen: list[bool] = []
+    with db.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    states: list[str] = []
 
     def observe():
         try:
             deadline = time.monotonic() + 1.2
-            while time.monotonic() < deadline and not seen:
+            while time.monotonic() < deadline and not states:
                 if emulator.control.count("/companyinfo/"):
-                    seen.append(QuickBooksAuth.objects.filter(company_id=emulator.realm_id).exists())
+                    with connections["default"].cursor() as cursor:
+                        cursor.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", [pid])
+                        states.append(cursor.fetchone()[0])
                 time.sleep(0.05)
         finally:
             connections.close_all()
@@ -57,7 +61,8 @@ def test_quickbooks_connect_commits_tokens_before_calling_the_api(emulator, supe
     call_command("quickbooks_connect")
     observer.join()
 
-    assert seen == [True]
+    assert states and states[0] != "idle in transaction"
+    assert QuickBooksAuth.objects.filter(company_id=emulator.realm_id).exists()
 
 
 @pytest.mark.django_db
@@ -103,7 +108,7 @@ def test_initial_sync_survives_the_oauth_server_being_down(connected, emulator, 
     settings.QUICKBOOKS_EMULATOR_URL = _closed_port_url()
     discovery_cache_clear()
 
-    run = sync_initial(connection_id=connected.pk)
+    run = sync_run_execute(connection_id=connected.pk, kind=INITIAL)
 
     assert run.status == SyncRun.Status.FAILED and "token endpoint unavailable" in run.error
 
@@ -163,30 +168,23 @@ def test_technical_500_report_raised_inside_test_connection_hides_the_access_tok
 
 
 @pytest.mark.django_db
-def test_callback_never_sleeps_through_backoff_in_the_web_request(
-    emulator, su_client, settings, django_capture_on_commit_callbacks
-):
+def test_callback_never_sleeps_through_backoff_in_the_web_request(emulator, su_client, settings):
     """A throttled CompanyInfo read in the callback used to back off (≥ 60 s per 429, up to 5 attempts) inside the
-    browser's request; a web server's timeout would then kill it. The callback reads once and leaves the rest to
-    the queued initial sync, which retries in the background and records the company name."""
+    browser's request; a web server's timeout would then kill it. The callback reads once; since the realm has not
+    answered for the new tokens, nothing is stored (a connection is connected only once its realm is proven), the
+    new grant is revoked and the page says to try again."""
     settings.QUICKBOOKS_THROTTLE_WAIT_SECONDS = 0.01  # keeps this test fast if the request does back off
     settings.QUICKBOOKS_BACKOFF_CAP_SECONDS = 0.01
     emulator.control.fail_next("/companyinfo/", status=429)
 
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response, _ = oauth_flow(su_client, emulator)
+    response, _ = oauth_flow(su_client, emulator)
 
     assert response.status_code == 302
     assert [r["status"] for r in emulator.control.requests("/companyinfo/")] == [429]  # no retry in the request
-    row = QuickBooksAuth.objects.get()
-    assert row.status == QuickBooksAuth.Status.CONNECTED and row.company_name == ""
+    assert not QuickBooksAuth.objects.exists()
+    assert emulator.control.count("/revoke") == 1
     page = su_client.get(response["Location"])
-    assert b"reading the company failed" in page.content
-
-    for callback in callbacks:  # the initial sync, as the worker would run it
-        callback()
-    row.refresh_from_db()
-    assert row.company_name == "Sandbox Company_US_1"
+    assert b"did not answer for the company" in page.content
 
 
 @pytest.mark.django_db

@@ -6,10 +6,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection as db
 
-from quickbooks_integration import errors
 from quickbooks_integration.models import AuditEvent, QuickBooksAuth, fernet_caches_clear
-from quickbooks_integration.services import client
-from quickbooks_integration.services.tokens import connection_load
+from quickbooks_integration.qbo import client, errors
+from quickbooks_integration.qbo.tokens import connection_load
 
 pytestmark = pytest.mark.django_db
 

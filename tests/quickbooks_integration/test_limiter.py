@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from quickbooks_integration.services.limiter import RealmLimiter
+from quickbooks_integration.qbo.limiter import RealmLimiter
 
 pytestmark = pytest.mark.django_db
 

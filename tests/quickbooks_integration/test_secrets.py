@@ -12,7 +12,7 @@ from django.test import RequestFactory
 from django.views.debug import ExceptionReporter
 
 from quickbooks_integration.models import QuickBooksAuth
-from quickbooks_integration.services import client
+from quickbooks_integration.qbo import client
 from tests.support.emulator import consent
 
 from .conftest import local_path, oauth_flow

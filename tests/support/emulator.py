@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from qbo_emulator.testing import RunningEmulator
 from quickbooks_integration.models import fernet_caches_clear
-from quickbooks_integration.services.http import call_counts_reset, discovery_cache_clear
+from quickbooks_integration.qbo.http import call_counts_reset, discovery_cache_clear
 
 
 def emulator_use(server: RunningEmulator, settings, *, redirect_uri: str) -> RunningEmulator:

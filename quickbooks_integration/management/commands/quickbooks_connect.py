@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from quickbooks_integration import conf
-from quickbooks_integration.errors import OAuthFlowError
+from quickbooks_integration.qbo.errors import OAuthFlowError
 from quickbooks_integration.services.connection import connect_complete, connect_start
 
 

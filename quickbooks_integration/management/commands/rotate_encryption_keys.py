@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from quickbooks_integration.errors import TokenDecryptError
+from quickbooks_integration.qbo.errors import TokenDecryptError
 from quickbooks_integration.services.keys import encryption_keys_rotate
 
 

@@ -61,7 +61,7 @@ class NotFoundError(QuickBooksError):
     """610: the object (or a referenced one) is deleted or inactive."""
 
 
-class ValidationError(QuickBooksError):
+class QuickBooksValidationError(QuickBooksError):
     """400 business or request validation (2xxx, 4001, 6xxx, 500 unsupported operation): fix the data, do not retry."""
 
 
@@ -71,10 +71,22 @@ class ThrottledError(QuickBooksError):
     retryable = True
 
 
+class RealmBusyError(ThrottledError):
+    """Our own limiter found the realm saturated for the whole wait budget: nothing was sent. Not retried by the
+    transport, since the budget is spent; the caller records it and a later run tries again."""
+
+    retryable = False
+
+
 class TransientError(QuickBooksError):
     """5xx, SystemFault 10000, timeouts and connection errors: retry with backoff."""
 
     retryable = True
+
+
+class TokenResponseError(TransientError):
+    """The token endpoint answered 200 without usable tokens (an empty JSON object, or a body that is not JSON):
+    the stored tokens are kept, and the refresh is retried with the same refresh token (Intuit's 24 h grace)."""
 
 
 class AuthenticationError(QuickBooksError):
@@ -201,10 +213,10 @@ def classify(*, status: int, code: str = "", body: str = "") -> type[QuickBooksE
     if number is not None and (500 <= number <= 4999 or 6000 <= number <= 6999 or 600 <= number <= 1999):
         # fault_invalid_id_400.json (2030), fault_invalid_query_400.json (4001),
         # fault_unrecognized_property_400.json (2010), fault_unsupported_operation_400.json (500), 6000/6140/6190/6210
-        return ValidationError
+        return QuickBooksValidationError
     # --- explicit fallbacks ---
     if 400 <= status < 500:
-        return ValidationError
+        return QuickBooksValidationError
     if status >= 500:
         return TransientError
     return QuickBooksError

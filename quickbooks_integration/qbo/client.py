@@ -1,11 +1,13 @@
 """The only way to call QBO: a fresh token, the per-realm limiter, retries with backoff, typed errors, counts.
 
 Transport only (STYLE §3): functions take a connection and return plain dicts; mapping and database writes
-belong to the callers. Every call:
+belong to the callers. The only rows it writes are the connection's token state (tokens, expiry, auth status)
+and the limiter's. Every call:
 
-1. refreshes the access token first when fewer than 5 minutes are left (services/tokens.py, under a row lock);
-2. waits for the realm's limiter (services/limiter.py: ≤ 500/min, ≤ 10 at once, across processes);
-3. builds a new python-quickbooks client for the current token (STACK §2) with timeouts (services/http.py);
+1. refreshes the access token first when fewer than 5 minutes are left (tokens.py, under a row lock);
+2. waits for the realm's limiter (limiter.py: ≤ 500/min, ≤ 10 at once, across processes), through the same
+   sleeper and within the same budget as the retries;
+3. builds a new python-quickbooks client for the current token (STACK §2) with timeouts (http.py);
 4. classifies any failure with errors.py, HTTP status first (a 429 has an XML body);
 5. retries 429 (Retry-After, else ≥ 60 s), 502/503/504, timeouts and connection errors with exponential backoff,
    jitter and a cap, within a total wait budget below the task timeout; 500 is resubmitted once (Intuit:
@@ -31,7 +33,6 @@ from decimal import Decimal
 from typing import Any
 
 import requests
-from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from intuitlib.exceptions import AuthClientError
 from quickbooks import QuickBooks
@@ -39,7 +40,9 @@ from quickbooks.exceptions import QuickbooksException
 from tenacity import RetryCallState, Retrying, stop_after_attempt, stop_any
 
 from .. import conf
-from ..errors import (
+from ..models import AuditEvent, QuickBooksAuth
+from ..services.audit import audit_record
+from .errors import (
     NotConnectedError,
     QuickBooksError,
     RealmNotAuthorizedError,
@@ -49,8 +52,6 @@ from ..errors import (
     TransientError,
     error_from_response,
 )
-from ..models import AuditEvent, QuickBooksAuth
-from .audit import audit_record
 from .http import call_counts, quickbooks_build
 from .limiter import RealmLimiter
 from .tokens import connection_refresh, token_needs_refresh
@@ -121,8 +122,10 @@ def _translate(exc: Exception, qb: QuickBooks | None) -> Exception:
 
 
 @sensitive_variables()  # the access token, and the libraries' frames below with their Authorization header (F3)
-def _attempt(*, realm_id: str, access_token: str, operation: Callable[[QuickBooks], Any]) -> Any:
-    limiter = RealmLimiter(realm_id=realm_id)
+def _attempt(
+    *, realm_id: str, access_token: str, operation: Callable[[QuickBooks], Any], sleep: Sleeper, max_wait: float
+) -> Any:
+    limiter = RealmLimiter(realm_id=realm_id, sleep=sleep, max_wait=max_wait)
     with limiter.slot():
         qb = None
         try:
@@ -149,6 +152,7 @@ def _adopt(connection: QuickBooksAuth, fresh: QuickBooksAuth) -> None:
 
 
 def _second_401(connection: QuickBooksAuth, error: TokenExpiredError) -> ReconnectRequiredError:
+    """A 401 right after a refresh: the grant itself is gone (revoked at Intuit), so a person must reconnect (A8)."""
     QuickBooksAuth.objects.filter(pk=connection.pk).update(
         status=QuickBooksAuth.Status.NEEDS_RECONNECT,
         last_error=f"QBO refused a freshly refreshed token (code {error.code or 401}): reconnect QuickBooks.",
@@ -170,15 +174,19 @@ def qbo_call(
     connection: QuickBooksAuth,
     operation: Callable[[QuickBooks], Any],
     idempotent: bool = True,
+    interactive: bool = False,
     sleeper: Sleeper | None = None,
 ) -> Any:
     """Run `operation(qb)` against QBO with a fresh token, the limiter, retries and typed errors.
 
-    `idempotent=False` disables automatic resending (a create without a `requestid` must never be retried, C8;
-    an interactive read must not back off inside a web request).
+    `idempotent=False` disables automatic resending (a create without a `requestid` must never be retried, C8).
+    `interactive=True` is for calls inside a web request: one attempt, and at most a few seconds' wait for the
+    limiter, so a throttled or saturated realm answers with a clear error instead of a hung page.
     The caller's `connection` instance is updated in place when the token is refreshed.
     """
     sleep = sleeper or _default_sleeper
+    single = interactive or not idempotent
+    limiter_wait = conf.interactive_wait_seconds() if interactive else conf.retry_budget_seconds()
     _ensure_usable(connection)
     if token_needs_refresh(connection):
         _adopt(connection, connection_refresh(connection_id=connection.pk, sleeper=sleep))
@@ -186,13 +194,20 @@ def qbo_call(
         access_token = connection.access_token
         try:
             retrying = Retrying(
-                stop=stop_any(stop_after_attempt(conf.max_attempts() if idempotent else 1), _over_budget),
+                stop=stop_any(stop_after_attempt(1 if single else conf.max_attempts()), _over_budget),
                 wait=_wait,
                 retry=_should_retry,
                 sleep=sleep,
                 reraise=True,
             )
-            return retrying(_attempt, realm_id=connection.company_id, access_token=access_token, operation=operation)
+            return retrying(
+                _attempt,
+                realm_id=connection.realm_id,
+                access_token=access_token,
+                operation=operation,
+                sleep=sleep,
+                max_wait=limiter_wait,
+            )
         except TokenExpiredError as exc:
             if auth_attempt == 2:
                 raise _second_401(connection, exc) from None
@@ -200,7 +215,7 @@ def qbo_call(
             _adopt(connection, fresh)
         except RealmNotAuthorizedError as exc:
             QuickBooksAuth.objects.filter(pk=connection.pk).update(
-                last_error=f"QBO says this app is not authorised for realm {connection.company_id} (3100)."
+                last_error=f"QBO says this app is not authorised for realm {connection.realm_id} (3100)."
             )
             raise exc
     raise AssertionError("unreachable")  # pragma: no cover
@@ -214,12 +229,18 @@ def _api_path(qb: QuickBooks, path: str) -> str:
 
 
 def qbo_get(
-    *, connection: QuickBooksAuth, path: str, params: dict | None = None, sleeper: Sleeper | None = None
+    *,
+    connection: QuickBooksAuth,
+    path: str,
+    params: dict | None = None,
+    interactive: bool = False,
+    sleeper: Sleeper | None = None,
 ) -> dict:
     """GET `/v3/company/{realm}/{path}` and return the JSON envelope (Decimal amounts)."""
     return qbo_call(
         connection=connection,
         operation=lambda qb: qb.get(_api_path(qb, path), params=dict(params or {})),
+        interactive=interactive,
         sleeper=sleeper,
     )
 
@@ -232,7 +253,7 @@ def qbo_read(*, connection: QuickBooksAuth, entity: str, entity_id: str, sleeper
 
 def qbo_read_company_info(*, connection: QuickBooksAuth, sleeper: Sleeper | None = None) -> dict:
     """Read CompanyInfo (`GET companyinfo/{realm}`, API.md §2.3); returns the CompanyInfo dict."""
-    return qbo_read(connection=connection, entity="CompanyInfo", entity_id=connection.company_id, sleeper=sleeper)
+    return qbo_read(connection=connection, entity="CompanyInfo", entity_id=connection.realm_id, sleeper=sleeper)
 
 
 def _query_rows(envelope: dict) -> list[dict]:
@@ -271,7 +292,8 @@ def qbo_count(*, connection: QuickBooksAuth, entity: str, where: str = "", sleep
     """
     if not re.fullmatch(r"[A-Za-z]+", entity):
         raise ValueError(f"not a QBO entity name: {entity!r}")
-    statement = f"SELECT COUNT(*) FROM {entity}" + (f" WHERE {where}" if where else "")  # noqa: S608
+    # bandit B608 reviewed: QBO's query language sent to QBO (not SQL), the entity checked to be a bare name above
+    statement = f"SELECT COUNT(*) FROM {entity}" + (f" WHERE {where}" if where else "")  # noqa: S608  # nosec B608
     envelope = qbo_call(connection=connection, operation=lambda qb: qb.query(statement), sleeper=sleeper)
     return int((envelope.get("QueryResponse") or {}).get("totalCount") or 0)
 
@@ -367,25 +389,25 @@ def qbo_call_counts(*, connection: QuickBooksAuth | None = None) -> dict[str, in
     counts = call_counts()
     if connection is None:
         return counts
-    return {"api": counts.get(f"api:{connection.company_id}", 0), "oauth": counts.get("oauth", 0)}
+    return {"api": counts.get(f"api:{connection.realm_id}", 0), "oauth": counts.get("oauth", 0)}
 
 
-def connection_test(*, connection: QuickBooksAuth, sleeper: Sleeper | None = None) -> dict:
-    """Read CompanyInfo to prove the connection works; keeps the company name current.
+@sensitive_variables()
+def qbo_realm_probe(*, realm_id: str, access_token: str) -> dict:
+    """Read CompanyInfo of `realm_id` with a token not yet stored: one attempt, no refresh, no retry.
 
-    One attempt, no backoff (a 401 still refreshes and retries once): it runs inside a web request (the callback,
-    Test connection), where a 429's 60-second waits would outlast the server's timeout. The initial sync reads
-    CompanyInfo again in the background, with retries.
+    The OAuth callback calls it before saving a connection, because `realmId` arrives in the redirect URL and a
+    code issued for one company must never be stored as another's connection.
     """
-    path = f"companyinfo/{connection.company_id}"
-    envelope = qbo_call(
-        connection=connection,
-        operation=lambda qb: qb.get(_api_path(qb, path), params={}),
-        idempotent=False,
-        sleeper=sleeper,
+
+    def read(qb: QuickBooks) -> dict:
+        return qb.get(_api_path(qb, f"companyinfo/{realm_id}"), params={})
+
+    envelope = _attempt(
+        realm_id=realm_id,
+        access_token=access_token,
+        operation=read,
+        sleep=_default_sleeper,
+        max_wait=conf.interactive_wait_seconds(),
     )
-    info = envelope["CompanyInfo"]
-    name = str(info.get("CompanyName") or "")
-    QuickBooksAuth.objects.filter(pk=connection.pk).update(company_name=name, last_error="", updated_at=timezone.now())
-    connection.company_name = name
-    return info
+    return envelope["CompanyInfo"]

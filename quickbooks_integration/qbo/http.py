@@ -1,10 +1,15 @@
-"""Builds the two libraries' HTTP clients: default timeouts, call counts, and the emulator/sandbox/production base.
+"""Builds the two libraries' HTTP clients: default timeouts, call counting, and the emulator/sandbox/production base.
 
 Neither intuitlib nor python-quickbooks passes a timeout (RELIABILITY finding 2), so both get a `requests`
 session subclass whose `request` sets one by default. The emulator is reached through the libraries' documented
 knobs only: intuitlib's `environment` as the discovery URL (API.md §1.7 option 1) and python-quickbooks'
 `api_url_v3` instance attribute (API.md §2.1); `OAUTHLIB_INSECURE_TRANSPORT=1` is set only for a loopback
-`http://` emulator. Only this module, `client.py`, `tokens.py` and `connection.py` import the libraries.
+`http://` emulator. Only this package and `services/connection.py` (the OAuth flow) import the libraries.
+
+Calls are counted two ways: per process (`call_counts`, for benchmarks and tests), and per caller through
+`calls_observed` (a context variable), so a sync run counts exactly the calls made on its behalf even when two
+runs overlap in one worker. An observer is told before each request is sent, so a worker killed mid-call has
+already counted it.
 
 The discovery document is cached per process for an hour: Intuit publishes it as a static file, and without the
 cache every `AuthClient` (one per flow, refresh and revoke: A2) would cost a GET.
@@ -16,6 +21,9 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.views.decorators.debug import sensitive_variables
 from intuitlib.client import AuthClient
@@ -33,13 +41,34 @@ _discovery_cache: dict[str, tuple[float, object]] = {}
 _discovery_lock = threading.Lock()
 
 
-def call_count(key: str, amount: int = 1) -> None:
+CallObserver = Callable[[str, str], None]  # (kind "api" | "oauth", realm id or "") -> None
+_observers: ContextVar[tuple[CallObserver, ...]] = ContextVar("qbo_call_observers", default=())
+
+
+@contextmanager
+def calls_observed(observer: CallObserver) -> Iterator[None]:
+    """Call `observer(kind, realm_id)` before every QBO or OAuth request this context sends (nested contexts add)."""
+    token = _observers.set((*_observers.get(), observer))
+    try:
+        yield
+    finally:
+        _observers.reset(token)
+
+
+def call_count(kind: str, realm_id: str = "", purpose: str = "") -> None:
+    """Count one request about to be sent: per process, then to this context's observers."""
     with _counts_lock:
-        _counts[key] += amount
+        _counts[kind] += 1
+        if realm_id:
+            _counts[f"{kind}:{realm_id}"] += 1
+        if purpose:
+            _counts[f"{kind}:{purpose}"] += 1
+    for observer in _observers.get():
+        observer(kind, realm_id)
 
 
 def call_counts() -> dict[str, int]:
-    """This process's HTTP call counts: `api`, `api:<realm>`, `oauth`, `oauth:<purpose>` (for benchmarks and tests)."""
+    """This process's HTTP call counts: `api`, `api:<realm id>`, `oauth`, `oauth:<purpose>` (benchmarks, tests)."""
     with _counts_lock:
         return dict(_counts)
 
@@ -69,9 +98,8 @@ class QuickBooksAuthClient(AuthClient):
                 cached = _discovery_cache.get(url)
             if cached and time.monotonic() - cached[0] < DISCOVERY_TTL_SECONDS:
                 return cached[1]
+        call_count("oauth", purpose=self._purpose(url, is_discovery))
         response = super().request(method, url, *args, **kwargs)
-        call_count("oauth")
-        call_count(f"oauth:{self._purpose(url, is_discovery)}")
         if is_discovery and response.status_code == 200:
             with _discovery_lock:
                 _discovery_cache[url] = (time.monotonic(), response)
@@ -96,8 +124,7 @@ class QuickBooksSession(OAuth2Session):
     def request(self, method, url, *args, **kwargs):
         kwargs.setdefault("timeout", conf.http_timeout())
         self.last_response = None
-        call_count("api")
-        call_count(f"api:{self.realm_id}")
+        call_count("api", realm_id=self.realm_id)
         response = super().request(method, url, *args, **kwargs)
         self.last_response = response
         return response

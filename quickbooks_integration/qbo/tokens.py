@@ -3,7 +3,7 @@
 The one place a DB transaction stays open across an HTTP call (STYLE §2 allows no other): the refresh holds
 `select_for_update` on the connection row while it calls the token endpoint, so K workers that find an expired
 token make exactly one refresh and the others, once the lock is theirs, see the new token and use it (A6). The
-token call has a timeout (services/http.py), which bounds the lock. The rotated refresh token and the new access
+token call has a timeout (http.py), which bounds the lock. The rotated refresh token and the new access
 token are saved in that same transaction, before anyone uses the new access token (A5).
 """
 
@@ -23,15 +23,16 @@ from django.views.decorators.debug import sensitive_variables
 from intuitlib.exceptions import AuthClientError
 
 from .. import conf
-from ..errors import (
+from ..models import AuditEvent, QuickBooksAuth
+from ..services.audit import audit_record
+from .errors import (
     AuthenticationError,
     NotConnectedError,
     ReconnectRequiredError,
     TokenDecryptError,
+    TokenResponseError,
     TransientError,
 )
-from ..models import AuditEvent, QuickBooksAuth
-from .audit import audit_record
 from .http import auth_client_build
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,19 @@ def tokens_apply(*, connection: QuickBooksAuth, auth_client) -> None:
     connection.last_refreshed_at = now
 
 
+@sensitive_variables()
+def token_response_check(auth_client) -> None:
+    """Refuse a token answer that left intuitlib's client without both tokens.
+
+    intuitlib copies whatever JSON the endpoint sends onto the client, so a 200 with `{}` (or with null tokens)
+    would otherwise be saved as a connection holding no tokens while its status still says connected.
+    """
+    for name in ("access_token", "refresh_token"):
+        value = getattr(auth_client, name, None)
+        if not isinstance(value, str) or not value.strip():
+            raise TokenResponseError("QuickBooks' token endpoint answered without usable tokens.")
+
+
 def _is_invalid_grant(exc: AuthClientError) -> bool:
     content = exc.content.decode("utf-8", "replace") if isinstance(exc.content, bytes) else str(exc.content or "")
     return exc.status_code == 400 and "invalid_grant" in content
@@ -100,8 +114,11 @@ def _refresh_call(*, refresh_token: str, sleeper: Sleeper) -> object:
         try:
             auth_client = auth_client_build()  # a cold worker GETs the discovery document first
             auth_client.refresh(refresh_token=refresh_token)
+            token_response_check(auth_client)
             return auth_client
-        except (requests.Timeout, requests.ConnectionError) as exc:
+        except (requests.Timeout, requests.ConnectionError, TokenResponseError) as exc:
+            last = exc
+        except ValueError as exc:  # a 200 whose body is not JSON (requests' JSONDecodeError)
             last = exc
         except AuthClientError as exc:
             if exc.status_code < 500:
@@ -109,6 +126,8 @@ def _refresh_call(*, refresh_token: str, sleeper: Sleeper) -> object:
             last = exc
         if attempt < REFRESH_ATTEMPTS:
             sleeper(min(2.0 ** (attempt - 1), 8.0) * (0.5 + random.random() / 2))
+    if isinstance(last, (TokenResponseError, ValueError)):
+        raise TokenResponseError("QuickBooks' token endpoint answered without usable tokens; the stored ones are kept.")
     raise TransientError(f"token endpoint unavailable: {type(last).__name__}")
 
 

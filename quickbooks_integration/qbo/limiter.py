@@ -11,6 +11,8 @@ call (about a millisecond each on loopback PostgreSQL), against a QBO call of 10
   (longer than any HTTP timeout), so a worker killed mid-call never holds a slot for ever.
 - The bucket row is locked (`select_for_update`) for each acquisition, which serialises acquisitions per realm
   on PostgreSQL; SQLite's IMMEDIATE transactions serialise them too.
+- Waiting goes through the caller's sleeper and stops at the caller's `max_wait` (the retry budget for a task,
+  a few seconds in a web request): a realm that stays saturated raises `RealmBusyError` instead of sleeping on.
 """
 
 from __future__ import annotations
@@ -24,11 +26,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from .. import conf
-from ..errors import ThrottledError
 from ..models import RealmSlot, RealmThrottle
+from .errors import RealmBusyError
 
 LEASE_SECONDS = 180.0
-MAX_WAIT_SECONDS = 600.0
 
 
 class RealmLimiter:
@@ -43,7 +44,7 @@ class RealmLimiter:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         lease_seconds: float = LEASE_SECONDS,
-        max_wait: float = MAX_WAIT_SECONDS,
+        max_wait: float | None = None,
     ) -> None:
         self.realm_id = realm_id
         self.concurrent = concurrent or conf.max_concurrent()
@@ -53,7 +54,7 @@ class RealmLimiter:
         self.clock = clock
         self.sleep = sleep
         self.lease_seconds = lease_seconds
-        self.max_wait = max_wait
+        self.max_wait = conf.retry_budget_seconds() if max_wait is None else max_wait
 
     def _ensure_rows(self) -> None:
         if not RealmThrottle.objects.filter(realm_id=self.realm_id).exists():
@@ -101,8 +102,12 @@ class RealmLimiter:
             slot_id, wait = self.try_acquire(holder=holder)
             if slot_id is not None:
                 return slot_id, holder
-            if waited >= self.max_wait:
-                raise ThrottledError("local QBO limiter: no slot within the wait limit", retry_after=wait)
+            if waited + wait > self.max_wait:
+                raise RealmBusyError(
+                    f"QuickBooks is busy for this company: {self.concurrent} calls in flight or "
+                    f"{self.per_minute} a minute reached; nothing was sent. Try again in a minute.",
+                    retry_after=wait,
+                )
             self.sleep(wait)
             waited += wait
 

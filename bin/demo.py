@@ -1,7 +1,9 @@
 """`make demo`: migrate, load the demo data, then run the QBO emulator, the django-q2 worker and the web server.
 
-All three run as child processes of this script; Ctrl-C stops them together. Nothing here is needed in
-production, where the web server and `manage.py qcluster` are run by the process manager.
+All three run as child processes of this script; Ctrl-C stops them together. The emulator delivers its webhooks to
+the demo's own `/webhooks/quickbooks/`, signed with the verifier token the app checks, so a change made in the
+emulator reaches the CRM within seconds (the worker processes it). Nothing here is needed in production, where the
+web server and `manage.py qcluster` are run by the process manager.
 """
 
 import os
@@ -15,6 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "8765"))
 WEB = os.environ.get("DEMO_ADDRESS", "127.0.0.1:8000")
+# QUICKBOOKS_WEBHOOK_VERIFIER_TOKEN's default with DEBUG on (crm_project/settings.py), and the emulator's own.
+VERIFIER_TOKEN = "emulator-verifier-token"  # a development value, public by design
 LOGINS = (
     ("admin", "admin-demo", "superuser: connects QuickBooks"),
     ("owner", "owner-demo", "owner: dashboards, reads everything"),
@@ -52,13 +56,30 @@ def web_host_port(address: str) -> tuple[str, int]:
 
 
 def demo_environment(*, web: str, emulator_port: int) -> dict[str, str]:
-    """The settings the demo's processes share: the emulator's URL and an OAuth redirect on the demo's own port."""
+    """The settings the demo's processes share: the emulator's URL, an OAuth redirect on the demo's own port, and
+    the webhook verifier token (written out, so the emulator is started with the very value the app reads)."""
     host, port = web_host_port(web)
     return {
         "DEBUG": "true",
         "QUICKBOOKS_EMULATOR_URL": f"http://127.0.0.1:{emulator_port}",
         "QUICKBOOKS_REDIRECT_URI": f"http://{host}:{port}/quickbooks/callback/",
+        "QUICKBOOKS_WEBHOOK_VERIFIER_TOKEN": VERIFIER_TOKEN,
     }
+
+
+def webhook_url(web: str) -> str:
+    """Where the emulator POSTs its webhooks: the app's endpoint on the address the web server listens on."""
+    host, port = web_host_port(web)
+    return f"http://{host}:{port}/webhooks/quickbooks/"
+
+
+def emulator_command(*, port: int, webhook_target: str, verifier_token: str, seed: str = "demo") -> list[str]:
+    """The emulator's command line: webhooks on (sent by its background sweep, about every second, retried on
+    Intuit's schedule when the web server is not up yet), signed with the token the app verifies."""
+    return [
+        *(sys.executable, "-m", "qbo_emulator", "--port", str(port), "--seed", seed),
+        *("--webhook-url", webhook_target, "--verifier-token", verifier_token),
+    ]
 
 
 def main() -> None:
@@ -71,7 +92,12 @@ def main() -> None:
 
     children: list[subprocess.Popen] = []
     emulator = subprocess.Popen(
-        [sys.executable, "-m", "qbo_emulator", "--port", str(EMULATOR_PORT), "--seed", "demo"], cwd=ROOT
+        emulator_command(
+            port=EMULATOR_PORT,
+            webhook_target=webhook_url(WEB),
+            verifier_token=os.environ["QUICKBOOKS_WEBHOOK_VERIFIER_TOKEN"],
+        ),
+        cwd=ROOT,
     )
     children.append(emulator)
 
@@ -98,6 +124,7 @@ def main() -> None:
     print("\n" + "=" * 72)
     print(f"Attack-a-Crack CRM demo: http://{host}:{port}/admin/")
     print(f"QuickBooks Online emulator: http://127.0.0.1:{EMULATOR_PORT}/ (seed: demo)")
+    print(f"Its webhooks go to {webhook_url(WEB)}; the worker applies them within seconds.")
     for username, password, role in LOGINS:
         print(f"  {username:<11} / {password:<16} {role}")
     print("Log in as admin and open QuickBooks > Connection to connect the emulated company.")

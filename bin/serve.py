@@ -7,7 +7,8 @@ The same processes as docs/operations.md's systemd units and Procfile, with DEBU
 Settings come from the environment or `.env`, as in production. For a local run with nothing set it fills in
 PostgreSQL `crm_serve` and Redis on loopback, a SECRET_KEY and FERNET_KEYS generated once into var/serve.env
 (mode 600), and, with no QUICKBOOKS_ENVIRONMENT, the QuickBooks emulator standing in for Intuit (its system check
-E003 silenced). There is no TLS proxy locally, so SECURE_SSL_REDIRECT is off unless BEHIND_TLS_PROXY is set.
+E003 silenced, its webhooks delivered to gunicorn). There is no TLS proxy locally, so SECURE_SSL_REDIRECT is off
+unless BEHIND_TLS_PROXY is set.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from demo import port_open, wait_for_port, web_host_port  # noqa: E402
+from demo import emulator_command, port_open, wait_for_port, web_host_port, webhook_url  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_ENV = ROOT / "var" / "serve.env"
@@ -98,9 +99,13 @@ def main() -> None:
     signal.signal(signal.SIGINT, stop)
     if env.get("SERVE_EMULATOR"):
         emulator_port = int(env["EMULATOR_PORT"])
-        emulator = subprocess.Popen(
-            [sys.executable, "-m", "qbo_emulator", "--port", str(emulator_port), "--seed", "demo"], cwd=ROOT, env=env
+        # Its webhooks go to gunicorn's /webhooks/quickbooks/, signed with the token the app verifies.
+        command = emulator_command(
+            port=emulator_port,
+            webhook_target=webhook_url(env["SERVE_ADDRESS"]),
+            verifier_token=env["QUICKBOOKS_WEBHOOK_VERIFIER_TOKEN"],
         )
+        emulator = subprocess.Popen(command, cwd=ROOT, env=env)
         children.append(emulator)
         wait_for_port(emulator_port, emulator, "The QuickBooks emulator")
     for _ in range(int(env.get("SERVE_CLUSTERS", "2"))):

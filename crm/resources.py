@@ -11,9 +11,11 @@ text; an import removes that apostrophe again, so a file exported and re-importe
 django-import-export's own `IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT` (on in settings) only drops a leading "=".
 """
 
+from django.db.models import Q
 from import_export import fields, resources, widgets
 
 from crm.models import Activity, Contact, Product
+from crm.normalization import email_normalize, phone_to_e164
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -58,6 +60,20 @@ class StrictResource(resources.ModelResource):
 
 
 class ContactResource(StrictResource):
+    """Contacts; a row whose phone or e-mail another contact already has is imported, with a warning on the result
+    (`result.duplicate_warnings`, shown by the admin): households share numbers, so it must not block, but a second
+    contact for the same person is how CRM duplicates begin (issue 10)."""
+
+    DUPLICATE_LOOKUP_CHUNK = 500
+
+    def before_import(self, dataset, **kwargs):
+        super().before_import(dataset, **kwargs)
+        self.duplicate_warnings = contact_rows_duplicates(dataset)
+
+    def after_import(self, dataset, result, **kwargs):
+        super().after_import(dataset, result, **kwargs)
+        result.duplicate_warnings = list(getattr(self, "duplicate_warnings", []))
+
     class Meta(StrictResource.Meta):
         model = Contact
         fields = (
@@ -96,3 +112,51 @@ class ProductResource(StrictResource):
         model = Product
         fields = ("id", "name", "description", "item_type", "unit_price", "cost", "taxable", "active", "sku")
         export_order = fields
+
+
+def contact_rows_duplicates(dataset, *, chunk: int = ContactResource.DUPLICATE_LOOKUP_CHUNK) -> list[str]:
+    """One line per imported row whose phone, mobile or e-mail is already a contact's (other than the row's own,
+    when it updates one by id) or an earlier row's; a few queries for the whole file, not one per row."""
+    headers = set(dataset.headers or ())
+    rows = []
+    for number, values in enumerate(dataset.dict, start=1):
+        row_id = str(cell_unescape(values.get("id") or "")).strip() if "id" in headers else ""
+        keys = []
+        for column in ("phone", "mobile_phone"):
+            raw = cell_unescape(values.get(column) or "") if column in headers else ""
+            e164 = phone_to_e164(str(raw)) if raw else None
+            if e164:
+                keys.append(("phone", e164, str(raw).strip()))
+        email = email_normalize(str(cell_unescape(values.get("email") or ""))) if "email" in headers else ""
+        if email:
+            keys.append(("email", email, email))
+        rows.append((number, int(row_id) if row_id.isdigit() else None, keys))
+    phones = sorted({key for _, _, keys in rows for kind, key, _ in keys if kind == "phone"})
+    emails = sorted({key for _, _, keys in rows for kind, key, _ in keys if kind == "email"})
+    owners: dict[str, list[tuple[int, str]]] = {}
+    for values, lookup in ((phones, ("phone_e164", "mobile_phone_e164")), (emails, ("email",))):
+        for start in range(0, len(values), chunk):
+            part = values[start : start + chunk]
+            match = Q()
+            for field in lookup:
+                match |= Q(**{f"{field}__in": part})
+            for contact in Contact.objects.filter(match).only(
+                "pk", "first_name", "last_name", "company_name", "phone", "email", "phone_e164", "mobile_phone_e164"
+            ):
+                for key in {contact.phone_e164, contact.mobile_phone_e164, contact.email} & set(part):
+                    owners.setdefault(key, []).append((contact.pk, str(contact)))
+    warnings: list[str] = []
+    first_row: dict[str, int] = {}
+    for number, row_id, keys in rows:
+        found = []
+        for kind, key, shown in keys:
+            others = [f"{name} (#{pk})" for pk, name in owners.get(key, []) if pk != row_id]
+            if key in first_row:
+                others.append(f"row {first_row[key]} of this file")
+            else:
+                first_row[key] = number
+            if others:
+                found.append(f"{kind} {shown} is already on {', '.join(others[:3])}")
+        if found:
+            warnings.append(f"Row {number}: " + "; ".join(found) + ".")
+    return warnings

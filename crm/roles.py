@@ -60,6 +60,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
             *_perms(["view"], ["product", "invoice", "invoiceitem", "payment", "paymentapplication"]),
             "crm.push_estimate",
             "crm.send_invoice",
+            "crm.merge_contact",
         }
     ),
     # The owner reads everything (and the dashboards, added by quickbooks_integration).

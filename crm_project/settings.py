@@ -129,6 +129,8 @@ QUICKBOOKS_EMULATOR_URL = env.str("QUICKBOOKS_EMULATOR_URL", default="http://127
 QUICKBOOKS_CLIENT_ID = env.str("QUICKBOOKS_CLIENT_ID", default="emulator-client-id" if DEBUG else "")
 QUICKBOOKS_CLIENT_SECRET = env.str("QUICKBOOKS_CLIENT_SECRET", default="emulator-client-secret" if DEBUG else "")
 QUICKBOOKS_REDIRECT_URI = env.str("QUICKBOOKS_REDIRECT_URI", default="http://127.0.0.1:8000/quickbooks/callback/")
+# After Connect, queue the customers and items imports (the initial sync does it); tests turn it off.
+QUICKBOOKS_SYNC_AFTER_CONNECT = env.bool("QUICKBOOKS_SYNC_AFTER_CONNECT", default=True)
 QUICKBOOKS_WEBHOOK_VERIFIER_TOKEN = env.str(
     "QUICKBOOKS_WEBHOOK_VERIFIER_TOKEN", default="emulator-verifier-token" if DEBUG else ""
 )

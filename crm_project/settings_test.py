@@ -24,3 +24,5 @@ Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405
 SILENCED_SYSTEM_CHECKS = ["quickbooks_integration.E003"]
 # Login throttling off for the suite; tests/ops/test_login_throttling.py turns it on for itself.
 AXES_ENABLED = False
+# Connecting runs only the initial sync here; tests run the customers and items imports they need themselves.
+QUICKBOOKS_SYNC_AFTER_CONNECT = False

@@ -8,4 +8,16 @@ class QuickbooksIntegrationConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
-        from .services import sync  # noqa: F401  (registers the sync kinds with services/runs.py)
+
+        # Importing the services registers their sync kinds, failure retries and webhook handlers in every process.
+        from .services import (  # noqa: F401
+            customer_push,
+            customers,
+            estimates,
+            followups,
+            invoices,
+            products,
+            sales_pull,
+            sync,
+            webhooks,
+        )

@@ -145,3 +145,9 @@ def run_lease_seconds() -> float:
     """How long a sync run's claim lasts without a heartbeat (every QBO call and every page renews it). Below
     django-q's `retry` (360 s), so a run whose worker was killed is reclaimable when the task is delivered again."""
     return float(_get("QUICKBOOKS_RUN_LEASE_SECONDS", 120.0))
+
+
+def sync_after_connect() -> bool:
+    """Whether the initial sync queues the customers and items imports (off in the test settings, where each test
+    runs the syncs it needs)."""
+    return bool(_get("QUICKBOOKS_SYNC_AFTER_CONNECT", True))

@@ -19,3 +19,28 @@ def emulator_server():
     server = start_emulator(seed="sandbox")
     yield server
     server.stop()
+
+
+def roles_restore() -> None:
+    """Recreate the role groups as the migrations made them: a transactional test's flush empties every table,
+    data migrations' rows included, and pytest-django runs those tests last, one after another."""
+    import importlib
+    import pkgutil
+
+    from crm.roles import roles_sync
+
+    for app in ("crm", "quickbooks_integration"):
+        package = importlib.import_module(f"{app}.migrations")
+        for module_info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{app}.migrations.{module_info.name}")
+            for name, value in vars(module).items():
+                if name.startswith("ROLES") and isinstance(value, dict):
+                    roles_sync(table=value)
+
+
+@pytest.fixture(autouse=True)
+def _roles_after_flush(request):
+    """Transactional tests (browser journeys, live servers) start with the groups the migrations create."""
+    if "transactional_db" in request.fixturenames or "live_server" in request.fixturenames:
+        request.getfixturevalue("transactional_db")
+        roles_restore()

@@ -33,6 +33,12 @@ TOTAL_FIELDS = ("subtotal", "tax_amount", "total_amount")
 CONTACT_PHONES = ("contact__phone_e164", "contact__mobile_phone_e164")
 
 
+def price_display(value: Decimal) -> Decimal:
+    """A unit price with the precision it has, but at least cents: 475.00000 → 475.00, 0.12500 → 0.125."""
+    value = Decimal(value)
+    return value.quantize(Decimal("0.01")) if value == value.quantize(Decimal("0.01")) else value.normalize()
+
+
 class LineForm(forms.ModelForm):
     """A line whose price is left blank takes its product's price and taxability, as QBO fills a line from its
     item; otherwise picking "Crack injection" would quote it at $0 and untaxed. A price typed is kept as typed."""
@@ -42,8 +48,11 @@ class LineForm(forms.ModelForm):
         if "unit_price" in self.fields:
             self.fields["unit_price"].required = False
             self.fields["unit_price"].help_text = "Blank: the product's price and tax setting."
-            if self.instance.pk is None:
-                self.initial.pop("unit_price", None)  # no "0" to overwrite
+            if self.instance.pk is None:  # no "0" to overwrite: the field's own initial is the model default
+                self.initial.pop("unit_price", None)
+                self.fields["unit_price"].initial = None
+            elif self.initial.get("unit_price") is not None:  # "475.00" and "0.125", not "475.00000"
+                self.initial["unit_price"] = price_display(self.initial["unit_price"])
 
     def clean(self):
         cleaned = super().clean()
@@ -92,10 +101,13 @@ class InvoiceItemInline(QuoteItemInline):
     formset = InvoiceItemFormSet
 
 
+# Named for the CRM alone: `convert_to_invoice` is the QuickBooks integration's action (the estimate's invoice).
 @object_action(
-    description="Convert selected quotes to invoices", permissions=["add_invoice"], done="converted to draft invoices"
+    description="Convert selected quotes to CRM invoices",
+    permissions=["add_invoice"],
+    done="converted to draft invoices",
 )
-def convert_to_invoice(request: HttpRequest, quote: Quote) -> str:
+def convert_to_crm_invoice(request: HttpRequest, quote: Quote) -> str:
     return f"Converted to invoice {services.quote_convert_to_invoice(quote=quote)}."
 
 
@@ -122,7 +134,7 @@ class QuoteAdmin(PhoneSearchMixin, CrmModelAdmin):
     autocomplete_fields = ("contact", "campaign")
     readonly_fields = (*TOTAL_FIELDS, "quickbooks_estimate_id", "quickbooks_sync_token", "created_at", "updated_at")
     inlines = [QuoteItemInline]
-    actions = [convert_to_invoice]
+    actions = [convert_to_crm_invoice]
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)

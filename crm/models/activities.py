@@ -34,6 +34,7 @@ class Activity(TimeStampedModel):
     class Meta:
         ordering = ["-occurred_at", "-id"]
         verbose_name_plural = "activities"
+        indexes = [models.Index(fields=["-occurred_at", "-id"], name="crm_activity_occurred_idx")]  # the list order
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.get_direction_display().lower()} {self.occurred_at:%Y-%m-%d %H:%M}"

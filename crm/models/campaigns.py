@@ -39,6 +39,7 @@ class CampaignRecipient(models.Model):
 
     class Meta:
         ordering = ["-sent_at", "id"]
+        indexes = [models.Index(fields=["-sent_at", "id"], name="crm_recipient_sent_idx")]  # the list order
         constraints = [
             models.UniqueConstraint(fields=["campaign", "contact"], name="crm_campaignrecipient_unique_contact"),
         ]

@@ -85,8 +85,11 @@ class Contact(TimeStampedDecimalModel):
         ordering = ["last_name", "first_name", "company_name", "id"]
         permissions = [
             ("view_financials", "Can edit contact financial fields (others see them read-only)"),
+            ("merge_contact", "Can merge duplicate contacts"),
         ]
         constraints = [money_checks("credit_limit", MAX_CREDIT_LIMIT, name="crm_contact_credit_limit_range")]
+        # No index in this order on purpose, and the search's trigram index is PostgreSQL-only: both are explained
+        # in migration 0006_search_indexes.
 
     def __str__(self) -> str:
         return self.display_name

@@ -100,6 +100,7 @@ class SalesDocument(TimeStampedDecimalModel):
     class Meta:
         abstract = True
         ordering = ["-issue_date", "-id"]
+        indexes = [models.Index(fields=["-issue_date", "-id"], name="%(app_label)s_%(class)s_issued_idx")]  # list order
         constraints = [money_checks("tax_rate", MAX_TAX_RATE, name="%(app_label)s_%(class)s_tax_rate_range")]
 
 
@@ -229,6 +230,7 @@ class Payment(TimeStampedDecimalModel):
 
     class Meta:
         ordering = ["-payment_date", "-id"]
+        indexes = [models.Index(fields=["-payment_date", "-id"], name="crm_payment_date_idx")]  # the list order
         constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="crm_payment_amount_positive")]
 
     def __str__(self) -> str:

@@ -1,3 +1,18 @@
-"""Admin of the QuickBooks integration, one module per page (STYLE §1)."""
+"""Admin of the QuickBooks integration, one module per page (STYLE §1); importing them registers them."""
 
-from . import audit, connection, crm_extensions, failures, ledger, runs  # noqa: F401  (registration side effects)
+from . import (  # noqa: F401
+    audit,
+    campaign_targeting,
+    conflicts,
+    connection,
+    crm_extensions,
+    dashboards,
+    failures,
+    followups,
+    ledger,
+    product_actions,
+    review,
+    runs,
+    sales_actions,
+    webhooks,
+)

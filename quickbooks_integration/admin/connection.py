@@ -15,10 +15,20 @@ from django.urls import reverse
 
 from ..models import QuickBooksAuth, SyncRun
 from ..services.connection import connection_current
+from ..services.customers import KIND as CUSTOMERS
 from ..services.failures import failures_open_counts
 from .base import ReadOnlyAdmin
 
 RECENT_RUNS = 10
+CUSTOMER_FIGURES = (  # (stats key, label) of the last customers import, as `quickbooks_sync customers` prints them
+    ("linked", "linked"),
+    ("created", "created"),
+    ("queued", "queued for review"),
+    ("updated", "updated"),
+    ("unlinked", "unlinked"),
+    ("unchanged", "unchanged"),
+    ("failed", "failed"),
+)
 
 
 @admin.register(QuickBooksAuth)
@@ -46,8 +56,16 @@ class QuickBooksAuthAdmin(ReadOnlyAdmin):
             if connection
             else []
         )
+        customers_run = (
+            SyncRun.objects.filter(connection=connection, kind=CUSTOMERS).order_by("-created_at", "-id").first()
+            if connection
+            else None
+        )
+        customers_stats = (customers_run.stats or {}) if customers_run else {}
         context = {
             **self.admin_site.each_context(request),
+            "customers_run": customers_run,
+            "customers_figures": [(label, customers_stats.get(key, 0)) for key, label in CUSTOMER_FIGURES],
             "title": "QuickBooks connection",
             "opts": self.model._meta,
             "connection": connection,

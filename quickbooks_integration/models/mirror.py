@@ -40,6 +40,7 @@ class QuickBooksSync(models.Model):
         verbose_name = "QuickBooks ledger entry"
         verbose_name_plural = "QuickBooks ledger"
         ordering = ["entity_type", "entity_id"]
+        permissions = [("push_to_quickbooks", "Can create and update customers and documents in QuickBooks")]
         constraints = [
             models.UniqueConstraint(fields=["connection", "entity_type", "entity_id"], name="qbo_ledger_unique_entity")
         ]

@@ -411,3 +411,52 @@ def qbo_realm_probe(*, realm_id: str, access_token: str) -> dict:
         max_wait=conf.interactive_wait_seconds(),
     )
     return envelope["CompanyInfo"]
+
+
+# ---------------------------------------------------------------- sales forms: send and PDF (issue 11)
+
+
+def qbo_send(
+    *,
+    connection: QuickBooksAuth,
+    entity: str,
+    entity_id: str,
+    send_to: str,
+    request_id: str,
+    sleeper: Sleeper | None = None,
+) -> dict:
+    """POST `{entity}/{id}/send?sendTo=` (Invoice, Estimate): QBO e-mails the form and answers with it, with
+    `EmailStatus: "EmailSent"` and `DeliveryInfo.DeliveryTime` set (API.md §3.1). The `request_id` makes a resend
+    after a lost answer a replay instead of a second e-mail."""
+    if not request_id or len(request_id) > 50:
+        raise ValueError("request_id is required (≤ 50 chars): a resent send must not e-mail the customer twice")
+    params = {"sendTo": send_to} if send_to else {}
+    envelope = qbo_call(
+        connection=connection,
+        operation=lambda qb: qb.post(
+            _api_path(qb, f"{entity.lower()}/{entity_id}/send"),
+            "",
+            content_type="application/octet-stream",
+            params=dict(params),
+            request_id=request_id,
+        ),
+        sleeper=sleeper,
+    )
+    return envelope[entity]
+
+
+def qbo_pdf(
+    *,
+    connection: QuickBooksAuth,
+    entity: str,
+    entity_id: str,
+    interactive: bool = False,
+    sleeper: Sleeper | None = None,
+) -> bytes:
+    """GET `{entity}/{id}/pdf` (Invoice, Estimate) and return the PDF's bytes; QBO renders it (API.md §2.3)."""
+    return qbo_call(
+        connection=connection,
+        operation=lambda qb: qb.download_pdf(entity, entity_id),
+        interactive=interactive,
+        sleeper=sleeper,
+    )

@@ -12,7 +12,7 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from ..models import QuickBooksAuth, SyncRun
+from ..models import QuickBooksAuth, SyncRun, WebhookEvent
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -51,12 +51,18 @@ def sync_health(*, now: datetime | None = None) -> dict:
 
 
 def webhook_oldest_pending_age_seconds(*, now: datetime) -> int | None:
-    """HOOK (webhook inbox not built yet): the age of the oldest webhook event not yet processed, or None.
+    """The age of the oldest webhook event still waiting for processing, or None when none waits.
 
-    The webhook issue adds the inbox models (STYLE §6); this function should then return the age of the oldest
-    event whose processing is pending. Until then there is no inbox, so nothing can be pending.
+    A growing age means the worker, the broker or the sweeper is not keeping up (or the connection needs
+    reconnecting, which keeps events pending on purpose); failed events are not counted, they are failure rows.
     """
-    return None
+    oldest = (
+        WebhookEvent.objects.filter(status=WebhookEvent.Status.PENDING)
+        .order_by("received_at")
+        .values_list("received_at", flat=True)
+        .first()
+    )
+    return _age_seconds(oldest, now=now)
 
 
 def webhook_health(*, now: datetime | None = None) -> dict:

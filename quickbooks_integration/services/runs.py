@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
+from django.db import connection as db_connection
 from django.db.models import F, Q
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
@@ -198,15 +199,21 @@ def sync_run_execute(*, connection_id: int, kind: str, run_id: int | None = None
     except Exception as exc:  # every failure ends the run, not only QBO's (a crash must not leave it "running")
         message = redact(str(exc) or type(exc).__name__)
         logger.exception("sync run %s (%s) failed: %s", run.pk, kind, type(exc).__name__)
-        _finish(context, status=SyncRun.Status.FAILED, error=message)
-        failure_record(
-            kind="sync_run",
-            key=_failure_key(run),
-            direction=SyncFailure.Direction.PULL,
-            error=exc,
-            connection_id=connection_id,
-            retry_args={"run_id": run.pk},
-        )
+        # The failure may be the database itself (a restart dropped the connection): record it on a fresh one.
+        if isinstance(exc, InterfaceError | OperationalError) and not db_connection.is_usable():
+            db_connection.close()
+        try:
+            _finish(context, status=SyncRun.Status.FAILED, error=message)
+            failure_record(
+                kind="sync_run",
+                key=_failure_key(run),
+                direction=SyncFailure.Direction.PULL,
+                error=exc,
+                connection_id=connection_id,
+                retry_args={"run_id": run.pk},
+            )
+        except DatabaseError:  # still down: the lapsing lease shows the run interrupted, and the sweeper requeues it
+            logger.exception("sync run %s: could not record its failure", run.pk)
         return run
     _finish(context, status=SyncRun.Status.SUCCEEDED)
     failure_resolve(key=_failure_key(run), resolution=f"run #{run.pk} succeeded")

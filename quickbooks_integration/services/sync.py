@@ -1,4 +1,5 @@
-"""The initial sync queued after connecting: CompanyInfo into the ledger, then item and customer counts.
+"""The initial sync queued after connecting: CompanyInfo into the ledger, item and customer counts, then the
+customers and items imports queued (so after Connect the contacts get linked without anyone asking).
 
 It is the first user of the run pattern (services/runs.py) and shows its shape: each step is committed with a
 checkpoint, so a rerun after a crash continues at the next step. The customers and sales issues add their own
@@ -9,13 +10,15 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from .. import conf
 from ..models import QuickBooksAuth
 from ..qbo.client import qbo_count, qbo_read_company_info
 from .mirror import mirror_apply
-from .runs import RunContext, sync_kind_register
+from .runs import RunContext, sync_kind_register, sync_run_enqueue
 
 INITIAL = "initial"
 COUNTED = ("Item", "Customer")
+AFTER_CONNECT = ("customers", "items")  # customers first: matching is what the bookkeeper waits for
 
 
 @sync_kind_register(INITIAL)
@@ -36,3 +39,7 @@ def sync_initial(run: RunContext) -> None:
         count = qbo_count(connection=connection, entity=entity)
         stats = {**run.stats, f"{entity.lower()}_count": count}
         run.checkpoint(cursor={"step": index + 1}, stats=stats, progress=f"step {index + 1} of {1 + len(COUNTED)}")
+    if conf.sync_after_connect():
+        with transaction.atomic():  # queued on commit; at worst twice after a crash here, and a second run is CDC
+            for kind in AFTER_CONNECT:
+                sync_run_enqueue(connection_id=connection.pk, kind=kind)

@@ -127,7 +127,7 @@ def test_history_page_merges_registered_providers(registered, bookkeeper_client)
 @pytest.mark.parametrize(
     ("action", "make", "expected"),
     [
-        ("convert_to_invoice", lambda: QuoteFactory(items=[("1", "10")]), "1 quote converted to draft invoices."),
+        ("convert_to_crm_invoice", lambda: QuoteFactory(items=[("1", "10")]), "1 quote converted to draft invoices."),
         ("mark_sent", lambda: InvoiceFactory(items=[("1", "10")]), "1 invoice marked sent."),
         ("void", lambda: InvoiceFactory(items=[("1", "10")]), "1 invoice voided."),
     ],
@@ -192,7 +192,7 @@ def test_history_shows_crm_edits_and_quickbooks_operations(bookkeeper_client, bo
 
     quote = QuoteFactory(items=[("1", "10")], notes="")
     bookkeeper_client.post(
-        reverse("admin:crm_quote_changelist"), {"action": "convert_to_invoice", "_selected_action": [quote.pk]}
+        reverse("admin:crm_quote_changelist"), {"action": "convert_to_crm_invoice", "_selected_action": [quote.pk]}
     )
     AuditEvent.objects.create(
         actor=bookkeeper,

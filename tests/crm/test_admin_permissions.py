@@ -185,9 +185,11 @@ def test_bookkeeper_voids_invoice(bookkeeper_client, rows):
 
 def test_bookkeeper_not_staff_converts_quote_to_invoice(staff_client, bookkeeper_client, rows):
     quote = rows["quote"]
-    staff_client.post(url("quote", "changelist"), {"action": "convert_to_invoice", "_selected_action": [quote.pk]})
+    staff_client.post(url("quote", "changelist"), {"action": "convert_to_crm_invoice", "_selected_action": [quote.pk]})
     assert not quote.invoices.exists()
-    bookkeeper_client.post(url("quote", "changelist"), {"action": "convert_to_invoice", "_selected_action": [quote.pk]})
+    bookkeeper_client.post(
+        url("quote", "changelist"), {"action": "convert_to_crm_invoice", "_selected_action": [quote.pk]}
+    )
     assert quote.invoices.get().total_amount == quote.total_amount
 
 

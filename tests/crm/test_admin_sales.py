@@ -165,3 +165,12 @@ def test_a_line_without_product_or_price_is_refused(staff_client):
     response = staff_client.post(add_url, data)
     assert response.status_code == 200
     assert not Quote.objects.exists()
+
+
+def test_line_prices_show_with_the_precision_they_have(staff_client):
+    from .factories import QuoteFactory
+
+    quote = QuoteFactory(items=[("1", "475"), ("8", "0.125")])
+    page = staff_client.get(reverse("admin:crm_quote_change", args=[quote.pk])).content.decode()
+    assert 'value="475.00"' in page and 'value="0.125"' in page
+    assert "475.00000" not in page and "0.12500" not in page

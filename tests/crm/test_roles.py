@@ -49,6 +49,7 @@ SNAPSHOT = {
         "crm.change_quoteitem",
         "crm.delete_quoteitem",
         "crm.push_estimate",
+        "crm.merge_contact",
         "crm.send_invoice",
         "crm.view_activity",
         "crm.view_campaign",

@@ -128,6 +128,29 @@ def test_groups_carry_the_connection_permissions(db):
         "view_quickbookssync",
         "view_syncfailure",
         "retry_sync",
+        "view_matchcandidate",
+        "approve_match",
+        "view_contactconflict",
+        "change_contactconflict",
+        "push_to_quickbooks",
+        "view_webhookevent",
+        "view_dashboards",
+        "add_followuprule",
+        "change_followuprule",
+        "view_followuprule",
+        "change_followup",
+        "view_followup",
     }
-    assert codenames("Owner") == {"view_quickbooksauth", "view_syncrun", "view_quickbookssync", "view_syncfailure"}
-    assert codenames("Staff") == set()
+    assert codenames("Owner") == {
+        "view_quickbooksauth",
+        "view_syncrun",
+        "view_quickbookssync",
+        "view_syncfailure",
+        "view_matchcandidate",
+        "view_contactconflict",
+        "view_webhookevent",
+        "view_dashboards",
+        "view_followuprule",
+        "view_followup",
+    }
+    assert codenames("Staff") == {"view_contactconflict", "push_to_quickbooks", "view_followup", "change_followup"}

@@ -1,0 +1,96 @@
+"""`manage.py quickbooks_reconcile [--live]` against the emulator's sandbox company, after the real pulls."""
+
+from __future__ import annotations
+
+import uuid
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from crm.models import Contact, Invoice
+from quickbooks_integration.models import SyncRun
+from quickbooks_integration.qbo.client import qbo_create
+from quickbooks_integration.services.customers import customers_import_run
+from quickbooks_integration.services.products import items_import_run
+from quickbooks_integration.services.sales_pull import invoices_import_run, payments_import_run
+
+pytestmark = pytest.mark.django_db
+
+
+def _pulled(connected, *, exempt_as_imported: bool = True) -> None:
+    assert customers_import_run(connection_id=connected.pk, full=True).status == SyncRun.Status.SUCCEEDED
+    assert items_import_run(connection_id=connected.pk, full=True).status == SyncRun.Status.SUCCEEDED
+    if not exempt_as_imported:  # QBO's Taxable=false is no exemption: these customers were charged tax
+        Contact.objects.update(tax_exempt=False)
+    for run_import in (invoices_import_run, payments_import_run):
+        assert run_import(connection_id=connected.pk, full=True).status == SyncRun.Status.SUCCEEDED
+
+
+def _reconcile(*args: str) -> tuple[str, int]:
+    out = StringIO()
+    try:
+        call_command("quickbooks_reconcile", *args, stdout=out)
+    except CommandError as exc:
+        return out.getvalue() + str(exc), exc.returncode
+    return out.getvalue(), 0
+
+
+def test_agreeing_books_print_no_difference_and_exit_0_without_api_calls(connected, emulator):
+    _pulled(connected, exempt_as_imported=False)
+    emulator.control.clear_requests()
+
+    output, code = _reconcile()
+
+    assert code == 0
+    assert "no differences" in output
+    assert emulator.control.requests() == []
+
+
+def test_each_difference_is_printed_and_exits_1(connected):
+    _pulled(connected)  # five invoices of "non-taxable" customers carry QBO tax the CRM does not compute
+    invoice = Invoice.objects.get(quickbooks_invoice_id="130")
+
+    output, code = _reconcile()
+
+    assert code == 1
+    assert f"invoice {invoice} (QuickBooks 130): total CRM 335.25, QuickBooks 362.07" in output
+    assert f"invoice {invoice} (QuickBooks 130): balance CRM 335.25, QuickBooks 362.07" in output
+    assert output.count(": total CRM") == 5 and output.count(": balance CRM") == 5
+    assert "10 difference(s)" in output
+
+
+def test_live_reads_qbo_once_per_1000_and_sees_what_no_pull_brought(connected, emulator):
+    _pulled(connected, exempt_as_imported=False)
+    invoice = Invoice.objects.filter(balance_due__gt=0, contact__quickbooks_customer_id="16").get()
+    qbo_create(
+        connection=connected,
+        entity="Payment",
+        request_id=uuid.uuid4().hex,
+        payload={
+            "CustomerRef": {"value": "16"},
+            "TotalAmt": "30.00",
+            "Line": [
+                {"Amount": "30.00", "LinkedTxn": [{"TxnId": invoice.quickbooks_invoice_id, "TxnType": "Invoice"}]}
+            ],
+        },
+    )
+    assert _reconcile()[1] == 0  # the ledger has not seen the payment yet
+    emulator.control.clear_requests()
+
+    output, code = _reconcile("--live")
+
+    assert code == 1
+    contact = Contact.objects.get(quickbooks_customer_id="16")
+    assert output.splitlines()[:2] == [
+        f"invoice {invoice} (QuickBooks {invoice.quickbooks_invoice_id}): balance CRM 75.00, QuickBooks 45.00",
+        f"contact {contact} (QuickBooks customer 16): balance CRM 75.00, QuickBooks 45.00",
+    ]
+    assert emulator.control.count("/query") == 2  # 37 invoices, 29 customers: one page each
+
+    assert payments_import_run(connection_id=connected.pk).status == SyncRun.Status.SUCCEEDED
+    output, code = _reconcile("--live")
+    assert output.splitlines()[0].startswith(f"contact {contact}")  # the invoice agrees; the contact waits for the
+    assert code == 1  # customers import, which writes QBO's balance on a linked contact
+    assert customers_import_run(connection_id=connected.pk).status == SyncRun.Status.SUCCEEDED
+    assert _reconcile("--live")[1] == 0

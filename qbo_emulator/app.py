@@ -19,8 +19,9 @@ from . import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_VERIFIER_TOKEN, 
 from .batch import run_batch
 from .cdc import cdc
 from .clock import Clock, response_time
+from .company import Company
 from .control import FaultInjector, FaultRule, RequestLog
-from .entities import URL_NAMES, Company, public
+from .facts import URL_NAMES
 from .faults import (
     WWW_AUTHENTICATE,
     Fault,
@@ -38,6 +39,7 @@ from .loader import export_realm, import_realm, load_realm
 from .oauth import OAuthServer
 from .pdf import sales_form_pdf
 from .store import RealmState, Store
+from .values import public
 from .webhooks import Dispatcher, WebhookConfig
 from .wire import dumps, loads
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .entities import ALL_ENTITIES, public
+from .facts import URL_NAMES
 from .faults import Fault, fault
+from .values import public
 
 BATCH_MAX_ITEMS = 30
-_CANONICAL = {name.lower(): name for name in ALL_ENTITIES}
 
 Execute = Callable[[str, str, dict[str, Any]], dict[str, Any]]
 Query = Callable[[str], dict[str, Any]]
@@ -45,14 +45,14 @@ def _run_item(item: Any, execute: Execute, query: Query) -> dict[str, Any]:
         if "Query" in item:
             return {**query(str(item["Query"])), "bId": bid}
         entity_keys = [
-            key for key in item if key not in ("bId", "operation", "optionsData") and key.lower() in _CANONICAL
+            key for key in item if key not in ("bId", "operation", "optionsData") and key.lower() in URL_NAMES
         ]
         if len(entity_keys) != 1:
             raise fault(
                 "2010", ", ".join(k for k in item if k not in ("bId", "operation", "optionsData")) or "(no entity)"
             )
         key = entity_keys[0]
-        entity = _CANONICAL[key.lower()]
+        entity = URL_NAMES[key.lower()]
         operation = str(item.get("operation") or "create").lower()
         if operation not in ("create", "update", "delete"):
             raise fault("2170", f"operation {operation}", element="operation")

@@ -6,26 +6,18 @@ import datetime as dt
 from typing import Any
 
 from .clock import meta_time, parse_datetime, response_time
-from .entities import ALL_ENTITIES, public
+from .facts import ALL_ENTITIES, FACTS, URL_NAMES
 from .faults import fault
 from .store import RealmState
+from .values import public
 
 CDC_MAX_OBJECTS = 1000
 CDC_MAX_DAYS = 30
-CDC_UNSUPPORTED = {"TaxCode", "TaxRate"}
-_CANONICAL = {name.lower(): name for name in ALL_ENTITIES}
+CDC_UNSUPPORTED = {name for name, row in FACTS.items() if not row.in_cdc}
 
 
 def canonical_entity(name: str) -> str | None:
-    try:
-        from .query import canonical_entity as query_canonical  # the colleague's parser knows every entity name
-    except ImportError:  # pragma: no cover - parser not present yet
-        query_canonical = None
-    if query_canonical is not None:
-        found = query_canonical(name)
-        if found:
-            return found
-    return _CANONICAL.get(name.strip().lower())
+    return URL_NAMES.get(name.strip().lower())
 
 
 def cdc(realm: RealmState, entities_param: str | None, since_param: str | None, now: dt.datetime) -> dict[str, Any]:

@@ -5,12 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-try:
-    from zoneinfo import ZoneInfo
+from .facts import COMPANY_TZ
 
-    COMPANY_TZ: dt.tzinfo = ZoneInfo("America/Los_Angeles")
-except Exception:  # pragma: no cover - no tz database
-    COMPANY_TZ = dt.timezone(dt.timedelta(hours=-8))
+__all__ = ["COMPANY_TZ", "Clock", "meta_time", "parse_datetime", "response_time"]
 
 
 class Clock:

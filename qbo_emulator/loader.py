@@ -8,26 +8,14 @@ from decimal import Decimal
 from typing import Any
 
 from .clock import Clock, parse_datetime
-from .entities import MONEY_KEYS, READONLY_ENTITIES, SINGLETONS, Company, _payment_applied
+from .company import Company
+from .company.payments import _payment_applied
+from .facts import ENTITY_ORDER as SEED_ORDER
+from .facts import READONLY_ENTITIES, SINGLETONS
 from .faults import Fault
 from .store import ChangeEntry, RealmState, Store
+from .values import MONEY_KEYS
 
-SEED_ORDER = (
-    "CompanyInfo",
-    "Preferences",
-    "Term",
-    "TaxCode",
-    "TaxRate",
-    "Account",
-    "PaymentMethod",
-    "Item",
-    "Customer",
-    "Vendor",
-    "Employee",
-    "Estimate",
-    "Invoice",
-    "Payment",
-)
 CDC_WINDOW_DAYS = 31
 
 

@@ -21,102 +21,54 @@ import heapq
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from itertools import islice
 from typing import Any
 
-try:
-    from zoneinfo import ZoneInfo
-
-    COMPANY_TZ: Any = ZoneInfo("America/Los_Angeles")  # the sandbox companies' zone, as in the samples' offsets
-except Exception:  # pragma: no cover - no tz database
-    COMPANY_TZ = timezone(timedelta(hours=-8))
+from .facts import ALL_ENTITIES as ENTITIES
+from .facts import COMPANY_TZ, DOCUMENTED_FIELDS, FACTS, NAME_LIST_ENTITIES, URL_NAMES
 
 __all__ = [
-    "ENTITIES", "NAME_LIST_ENTITIES", "Query", "QueryError", "canonical_entity", "default_sort_key", "parse",
+    "ENTITIES",
+    "NAME_LIST_ENTITIES",
+    "Query",
+    "QueryError",
+    "canonical_entity",
+    "default_sort_key",
+    "parse",
     "run_query",
 ]
 
 DEFAULT_MAX_RESULTS = 100
 MAX_MAX_RESULTS = 1000
 
-ENTITIES: tuple[str, ...] = (
-    "Customer", "Item", "Estimate", "Invoice", "Payment", "Term", "Account", "TaxCode", "TaxRate",
-    "PaymentMethod", "Vendor", "Employee", "CompanyInfo", "Preferences",
-)
-_ENTITY_BY_LOWER = {name.lower(): name for name in ENTITIES}
-
-#: Names-list entities: inactive rows are hidden unless the WHERE clause names ``Active`` (API.md §3.4).
-NAME_LIST_ENTITIES = frozenset(
-    {"Customer", "Item", "Vendor", "Employee", "Account", "Term", "PaymentMethod", "TaxCode", "TaxRate"}
-)
-
-_COMMON_FIELDS = ("Id", "SyncToken", "MetaData", "domain", "sparse")
-_TXN_FIELDS = (
-    "DocNumber", "TxnDate", "CustomerRef", "TotalAmt", "Line", "LinkedTxn", "PrivateNote", "CurrencyRef",
-    "TxnTaxDetail", "CustomerMemo", "BillAddr", "ShipAddr", "BillEmail", "SalesTermRef", "DueDate", "PrintStatus",
-    "EmailStatus", "CustomField", "ClassRef", "DepartmentRef", "ApplyTaxAfterDiscount", "ShipDate",
-)
-_PERSON_FIELDS = (
-    "DisplayName", "Title", "GivenName", "MiddleName", "FamilyName", "Suffix", "CompanyName", "PrintOnCheckName",
-    "PrimaryPhone", "Mobile", "AlternatePhone", "Fax", "PrimaryEmailAddr", "WebAddr", "Active", "Balance",
-)
-
-#: Documented properties per entity (Intuit API reference "filterable"/"sortable" attributes), so that a filter on a
-#: property no stored row happens to carry is still valid. Stored rows' own keys are accepted too.
-DOCUMENTED_FIELDS: dict[str, frozenset[str]] = {
-    name: frozenset(_COMMON_FIELDS + extra)
-    for name, extra in {
-        "Customer": _PERSON_FIELDS + (
-            "FullyQualifiedName", "BalanceWithJobs", "Job", "ParentRef", "Level", "BillWithParent", "BillAddr",
-            "ShipAddr", "Taxable", "DefaultTaxCodeRef", "SalesTermRef", "PaymentMethodRef", "PreferredDeliveryMethod",
-            "Notes", "CurrencyRef", "IsProject", "CustomerTypeRef", "ResaleNum", "OpenBalanceDate",
-        ),
-        "Vendor": _PERSON_FIELDS + ("BillAddr", "Vendor1099", "AcctNum", "CurrencyRef", "TermRef"),
-        "Employee": _PERSON_FIELDS + ("PrimaryAddr", "EmployeeNumber", "SSN", "BillableTime", "HiredDate"),
-        "Item": (
-            "Name", "FullyQualifiedName", "Sku", "Type", "Description", "PurchaseDesc", "UnitPrice", "PurchaseCost",
-            "Taxable", "SalesTaxIncluded", "Active", "TrackQtyOnHand", "QtyOnHand", "InvStartDate", "IncomeAccountRef",
-            "ExpenseAccountRef", "AssetAccountRef", "SubItem", "ParentRef", "Level",
-        ),
-        "Estimate": _TXN_FIELDS + ("TxnStatus", "ExpirationDate", "AcceptedBy", "AcceptedDate"),
-        "Invoice": _TXN_FIELDS + ("Balance", "Deposit", "AllowOnlinePayment", "InvoiceLink", "DeliveryInfo"),
-        "Payment": (
-            "TxnDate", "CustomerRef", "TotalAmt", "UnappliedAmt", "Line", "PaymentRefNum", "PaymentMethodRef",
-            "DepositToAccountRef", "ARAccountRef", "PrivateNote", "CurrencyRef", "ProcessPayment", "TxnStatus",
-        ),
-        "Term": (
-            "Name", "Active", "Type", "DueDays", "DayOfMonthDue", "DueNextMonthDays", "DiscountPercent",
-            "DiscountDays", "DiscountDayOfMonth",
-        ),
-        "Account": (
-            "Name", "FullyQualifiedName", "Active", "AccountType", "AccountSubType", "Classification",
-            "CurrentBalance", "CurrentBalanceWithSubAccounts", "AcctNum", "SubAccount", "ParentRef", "Description",
-            "CurrencyRef",
-        ),
-        "TaxCode": ("Name", "Description", "Active", "Taxable", "TaxGroup", "SalesTaxRateList", "PurchaseTaxRateList"),
-        "TaxRate": ("Name", "Description", "Active", "RateValue", "AgencyRef", "SpecialTaxType", "DisplayType"),
-        "PaymentMethod": ("Name", "Active", "Type"),
-        "CompanyInfo": (
-            "CompanyName", "LegalName", "CompanyAddr", "LegalAddr", "Country", "Email", "PrimaryPhone", "WebAddr",
-            "FiscalYearStartMonth", "CompanyStartDate", "SupportedLanguages", "NameValue",
-        ),
-        "Preferences": (
-            "AccountingInfoPrefs", "SalesFormsPrefs", "ProductAndServicesPrefs", "CurrencyPrefs", "TaxPrefs",
-            "OtherPrefs", "EmailMessagesPrefs", "TimeTrackingPrefs", "VendorAndPurchasesPrefs", "ReportPrefs",
-        ),
-    }.items()
-}
+# ENTITIES, NAME_LIST_ENTITIES (inactive rows hidden unless the WHERE clause names ``Active``, API.md §3.4) and
+# DOCUMENTED_FIELDS (what a filter may name even when no stored row carries it) come from the facts table (facts.py).
+_ENTITY_BY_LOWER = URL_NAMES
 
 #: Properties QBO documents but refuses in WHERE ("property 'X' is not queryable", 4001). Vendor: the list quoted
 #: with the real XML fault in ruckus/quickbooks-ruby#403 (2017); Customer.AcctNum: intuit/QuickBooks-V3-DotNET-SDK#163.
 NOT_FILTERABLE: dict[str, frozenset[str]] = {
     "Vendor": frozenset(
         {
-            "Title", "PrimaryPhone", "AlternatePhone", "Mobile", "Fax", "PrimaryEmailAddr", "WebAddr", "BillAddr",
-            "OtherContactInfo", "TaxIdentifier", "TermRef", "Balance", "AcctNum", "Vendor1099", "CurrencyRef",
-            "TaxReportingBasis", "APAccountRef",
+            "Title",
+            "PrimaryPhone",
+            "AlternatePhone",
+            "Mobile",
+            "Fax",
+            "PrimaryEmailAddr",
+            "WebAddr",
+            "BillAddr",
+            "OtherContactInfo",
+            "TaxIdentifier",
+            "TermRef",
+            "Balance",
+            "AcctNum",
+            "Vendor1099",
+            "CurrencyRef",
+            "TaxReportingBasis",
+            "APAccountRef",
         }
     ),
     "Customer": frozenset({"AcctNum"}),
@@ -136,8 +88,31 @@ CONTACT_LEAF: dict[str, str] = {
 
 _METADATA_FIELDS = {"createtime": "CreateTime", "lastupdatedtime": "LastUpdatedTime"}
 _KEYWORDS = frozenset(
-    {"select", "from", "where", "and", "or", "not", "in", "like", "orderby", "order", "by", "asc", "desc",
-     "startposition", "maxresults", "count", "true", "false", "current_date", "group", "join", "having", "limit"}
+    {
+        "select",
+        "from",
+        "where",
+        "and",
+        "or",
+        "not",
+        "in",
+        "like",
+        "orderby",
+        "order",
+        "by",
+        "asc",
+        "desc",
+        "startposition",
+        "maxresults",
+        "count",
+        "true",
+        "false",
+        "current_date",
+        "group",
+        "join",
+        "having",
+        "limit",
+    }
 )
 
 
@@ -295,7 +270,6 @@ class _Parser:
         """JavaCC's wording, as QBO's parser reports it: ``"<EOF>" at line 1, column 24`` (quickbooks-php#129)."""
         text = "<EOF>" if tok.kind == "eof" else tok.text
         return f'"{text}" at line 1, column {tok.pos + 1}'
-
 
     def is_kw(self, *words: str) -> bool:
         return self.tok.kind == "word" and self.tok.text.lower() in words
@@ -745,7 +719,6 @@ def _predicate(cond: Condition, get: Callable[[dict], Any], today: date) -> Call
         comparators = [_comparator(v) for v in values]
         numbers = {_as_number(v) for v in values}
         if None not in numbers:  # Id = '5000', CustomerRef IN ('1', '2'), TotalAmt = 85: a set lookup per row
-
             # a canonical digit string ("5000") equals an integral number exactly when it is that number's text
             integral_texts = {str(int(n)) for n in numbers if n == int(n)}
 
@@ -796,15 +769,14 @@ def default_sort_key(entity: str) -> Callable[[dict], Any]:
     lists by their display name in code-point order ("PG&E" before "Pam Seitz"); transactions by Id (API.md §3.2).
     Sorts are stable, so ties keep the store's order and successive pages never overlap.
     """
-    if entity in ("Customer", "Item", "Account"):
-        label = "DisplayName" if entity == "Customer" else "Name"
+    facts = FACTS.get(entity)
+    label = facts.label if facts is not None else None
+    if label is None:
+        return _id_key
+    if facts is not None and facts.hierarchical:
         # "Parent:Job" sorts right after "Parent" when ":" weighs less than any character.
         return lambda row: str(row.get("FullyQualifiedName") or row.get(label) or "").replace(":", "\x00")
-    if entity in ("Vendor", "Employee"):
-        return lambda row: str(row.get("DisplayName") or "")
-    if entity in ("Term", "PaymentMethod", "TaxCode", "TaxRate"):
-        return lambda row: str(row.get("Name") or "")
-    return _id_key
+    return lambda row: str(row.get(label) or "")
 
 
 def _id_key(row: dict) -> tuple:

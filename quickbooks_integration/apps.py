@@ -12,11 +12,13 @@ class QuickbooksIntegrationConfig(AppConfig):
         # Importing the services registers their sync kinds, failure retries and webhook handlers in every process.
         from .services import (  # noqa: F401
             customer_push,
+            customer_update,
             customers,
             estimates,
             followups,
             invoices,
             products,
+            products_push,
             sales_pull,
             sync,
             webhooks,

@@ -19,6 +19,7 @@ from .services.customers import KIND as CUSTOMERS  # importing it registers the 
 from .services.estimates import estimates_push
 from .services.invoices import invoice_send, quote_convert
 from .services.runs import TASK, sync_run_execute, sync_run_queue, sync_runs_requeue_stale
+from .services.sales_pull import sales_document_reread
 from .services.schedules_jobs import financials_refresh, syncs_changes_enqueue, syncs_full_enqueue
 from .services.sync import INITIAL
 from .services.webhooks import webhook_events_process_realm, webhook_events_prune, webhook_events_sweep
@@ -130,6 +131,11 @@ def quotes_convert_task(quote_ids: list[int], actor_id: int | None = None) -> di
     """Convert the quotes to invoices, in the CRM and in QBO."""
     actor = _actor(actor_id)
     return _outcomes(quote_convert(quote=q, actor=actor) for q in Quote.objects.filter(pk__in=quote_ids).order_by("pk"))
+
+
+def sales_document_reread_task(connection_id: int, entity: str, entity_id: str) -> str:
+    """Read one estimate or invoice from QBO again and apply it (the retry of a total QBO disagreed with)."""
+    return sales_document_reread(connection_id=connection_id, entity=entity, entity_id=entity_id)
 
 
 def invoices_send_task(invoice_ids: list[int], actor_id: int | None = None) -> dict[str, int]:

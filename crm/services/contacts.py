@@ -1,44 +1,54 @@
 """A contact's financial summary (total sales, outstanding balance, last payment, average days to pay).
 
-Derived from the CRM's own invoices and payments for an unlinked contact; a contact linked to a QBO customer carries
-QBO's figures (Customer Balance), which the sync writes, and the CRM leaves them alone (`CRM_OWNS_SUMMARY`).
-`invoice_recalculate` calls this after every invoice change, the payment services after a payment change.
+Total sales, the last payment and the average days to pay are derived from the CRM's invoices and payments, which for
+a contact linked to a QBO customer include the ones the sales pulls bring in. The outstanding balance is the one
+figure QBO owns once the contact is linked: the customers import writes the customer's BalanceWithJobs, which counts
+what the CRM may not hold (a job's invoice of another contact, a credit memo), so the CRM leaves it alone
+(`CRM_OWNS_BALANCE`). `invoice_recalculate` calls this after every invoice change, the payment services after a
+payment change.
 """
 
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db.models import Max, Q, Sum
+from django.db.models import BooleanField, Case, Max, Q, Sum, Value, When
 
 from crm.models import Contact, Invoice, InvoiceStatus, Payment, PaymentApplication
 from crm.money import q
 
-# The one rule of who owns a contact's summary: QuickBooks, once the contact is linked to a QBO customer (the sync
-# writes QBO's Balance there); the CRM, from its own invoices and payments, otherwise. Every recalculation goes
-# through `contacts_financials_recalculate`, the only place that applies it.
-CRM_OWNS_SUMMARY = Q(quickbooks_customer_id__isnull=True)
+# The one rule of who owns a contact's outstanding balance: QuickBooks, once the contact is linked to a QBO customer
+# (the customers import writes QBO's Balance there); the CRM, from its own invoices, otherwise. Every recalculation
+# goes through `contacts_financials_recalculate`, the only place that applies it.
+CRM_OWNS_BALANCE = Q(quickbooks_customer_id__isnull=True)
+SUMMARY_FIELDS = ("total_sales", "last_payment_date", "average_days_to_pay")
 
 
 def contacts_financials_recalculate(*, contact_ids: Iterable[int | None]) -> list[Contact]:
-    """Recalculate the summary of each contact among `contact_ids` whose summary the CRM owns; returns those."""
+    """Recalculate the summary of each contact among `contact_ids` (the balance only where the CRM owns it, see
+    `CRM_OWNS_BALANCE`); returns the contacts."""
     ids = {pk for pk in contact_ids if pk is not None}
-    contacts = list(Contact.objects.filter(CRM_OWNS_SUMMARY, pk__in=ids))
+    contacts = list(Contact.objects.filter(pk__in=ids).annotate(crm_owns_balance=_owns_balance()))
     for contact in contacts:
-        _summary_write(contact)
+        _summary_write(contact, balance=contact.crm_owns_balance)
     return contacts
 
 
 def contact_financials_recalculate(*, contact: Contact) -> Contact:
-    """The summary of one contact; a linked contact is returned as it is (QuickBooks owns its figures)."""
+    """The summary of one contact (its balance left as QBO's when it is linked)."""
     recalculated = contacts_financials_recalculate(contact_ids=[contact.pk])
     return recalculated[0] if recalculated else contact
 
 
-def _summary_write(contact: Contact) -> None:
+def _owns_balance() -> Case:
+    return Case(When(CRM_OWNS_BALANCE, then=Value(True)), default=Value(False), output_field=BooleanField())
+
+
+def _summary_write(contact: Contact, *, balance: bool) -> None:
     invoices = Invoice.objects.filter(contact=contact).exclude(status=InvoiceStatus.VOID)
     sums = invoices.aggregate(total=Sum("total_amount"), balance=Sum("balance_due"))
     contact.total_sales = q(sums["total"])
-    contact.outstanding_balance = q(sums["balance"])
+    if balance:
+        contact.outstanding_balance = q(sums["balance"])
     contact.last_payment_date = Payment.objects.filter(contact=contact).aggregate(d=Max("payment_date"))["d"]
 
     # Average days from invoice date to payment date, weighted per application (rows, not amounts: simple
@@ -50,12 +60,5 @@ def _summary_write(contact: Contact) -> None:
         )
     ]
     contact.average_days_to_pay = q(Decimal(sum(days)) / len(days)) if days else None
-    contact.save(
-        update_fields=[
-            "total_sales",
-            "outstanding_balance",
-            "last_payment_date",
-            "average_days_to_pay",
-            "updated_at",
-        ]
-    )
+    fields = [*SUMMARY_FIELDS, *(["outstanding_balance"] if balance else []), "updated_at"]
+    contact.save(update_fields=fields)

@@ -103,10 +103,10 @@ def invoice_changes_validate(*, invoice: Invoice, lines: Iterable[LineItem]) -> 
         )
 
 
-def invoice_recalculate(*, invoice: Invoice, today: datetime.date | None = None) -> Invoice:
+def invoice_recalculate(*, invoice: Invoice, today: datetime.date | None = None, summary: bool = True) -> Invoice:
     """Store totals from the lines, amount paid from the payment applications, the balance, the payment status and
-    the paid date; then
-    the contact's financial summary (`contacts_financials_recalculate` decides whether the CRM owns it)."""
+    the paid date; then the contact's financial summary, unless `summary` is False because the caller recalculates
+    the summaries of many invoices' contacts once at the end (the sales pulls)."""
     totals = document_totals(
         lines=invoice.items.all(), tax_rate=invoice.tax_rate, tax_exempt=invoice.contact.tax_exempt
     )
@@ -126,7 +126,8 @@ def invoice_recalculate(*, invoice: Invoice, today: datetime.date | None = None)
             *("payment_status", "paid_date", "updated_at"),
         ]
     )
-    contacts_financials_recalculate(contact_ids=[invoice.contact_id])  # only those whose summary the CRM owns
+    if summary:
+        contacts_financials_recalculate(contact_ids=[invoice.contact_id])
     return invoice
 
 

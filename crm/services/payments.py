@@ -38,8 +38,9 @@ def payment_unapplied_amount(*, payment: Payment) -> Decimal:
 
 
 @transaction.atomic
-def payment_save(*, payment: Payment) -> Payment:
-    """Save the payment's own fields; recalculate its contact's summary, and the previous contact's if it moved.
+def payment_save(*, payment: Payment, summaries: bool = True) -> Payment:
+    """Save the payment's own fields; recalculate its contact's summary, and the previous contact's if it moved
+    (unless `summaries` is False: a caller that recalculates them once for many payments).
 
     The applications are not touched: set them with `payment_applications_set` (which refuses invoices of another
     contact, so a moved payment must have its set replaced in the same transaction, as the admin form does).
@@ -51,7 +52,8 @@ def payment_save(*, payment: Payment) -> Payment:
         )
     payment.full_clean()
     payment.save()
-    contacts_financials_recalculate(contact_ids=[payment.contact_id, previous_contact_id])
+    if summaries:
+        contacts_financials_recalculate(contact_ids=[payment.contact_id, previous_contact_id])
     return payment
 
 
@@ -103,9 +105,12 @@ def _application_check(*, payment: Payment, invoice: Invoice, amount: Decimal) -
 
 
 @transaction.atomic
-def payment_applications_set(*, payment: Payment, rows: ApplicationRows) -> list[PaymentApplication]:
+def payment_applications_set(
+    *, payment: Payment, rows: ApplicationRows, summaries: bool = True
+) -> list[PaymentApplication]:
     """Make `rows` the saved payment's whole set of applications, then recalculate every invoice it paid before or
-    pays now (amount paid, balance, status) and their contacts' summaries. All or nothing."""
+    pays now (amount paid, balance, status) and, unless `summaries` is False (a caller that recalculates them once
+    for many payments), their contacts' summaries. All or nothing."""
     checked = payment_applications_check(payment=payment, rows=rows)
     before = set(payment.applications.values_list("invoice_id", flat=True))
     keep = {invoice.pk for invoice, _ in checked}
@@ -115,7 +120,7 @@ def payment_applications_set(*, payment: Payment, rows: ApplicationRows) -> list
         for invoice, amount in checked
     ]
     for invoice in Invoice.objects.filter(pk__in=before | keep).select_related("contact").order_by("pk"):
-        invoice_recalculate(invoice=invoice)
+        invoice_recalculate(invoice=invoice, summary=summaries)
     return applications
 
 

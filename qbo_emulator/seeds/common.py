@@ -7,12 +7,7 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-try:
-    from zoneinfo import ZoneInfo
-
-    COMPANY_TZ: dt.tzinfo = ZoneInfo("America/Los_Angeles")  # the samples' offsets (-07:00/-08:00)
-except Exception:  # pragma: no cover - no tz database
-    COMPANY_TZ = dt.timezone(dt.timedelta(hours=-8))
+from ..facts import COMPANY_TZ, ENTITY_ORDER  # re-exported: the seed modules and tests import them from here
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
@@ -230,10 +225,16 @@ def scaffold(
         },
         "SalesFormsPrefs": {
             "CustomField": [
-                {"CustomField": [{"Name": "SalesFormsPrefs.UseSalesCustom1", "Type": "BooleanType",
-                                  "BooleanValue": True}]},
-                {"CustomField": [{"Name": "SalesFormsPrefs.SalesCustomName1", "Type": "StringType",
-                                  "StringValue": "Crew #"}]},
+                {
+                    "CustomField": [
+                        {"Name": "SalesFormsPrefs.UseSalesCustom1", "Type": "BooleanType", "BooleanValue": True}
+                    ]
+                },
+                {
+                    "CustomField": [
+                        {"Name": "SalesFormsPrefs.SalesCustomName1", "Type": "StringType", "StringValue": "Crew #"}
+                    ]
+                },
             ],
             "CustomTxnNumbers": True,
             "AllowDeposit": True,
@@ -267,17 +268,24 @@ def scaffold(
             },
         },
         "VendorAndPurchasesPrefs": {"TrackingByCustomer": True, "BillableExpenseTracking": True, "POCustomField": []},
-        "TimeTrackingPrefs": {"UseServices": True, "BillCustomers": True, "ShowBillRateToAll": False,
-                              "WorkWeekStartDate": "Monday", "MarkTimeEntriesBillable": True},
+        "TimeTrackingPrefs": {
+            "UseServices": True,
+            "BillCustomers": True,
+            "ShowBillRateToAll": False,
+            "WorkWeekStartDate": "Monday",
+            "MarkTimeEntriesBillable": True,
+        },
         "TaxPrefs": {"UsingSalesTax": True, "TaxGroupCodeRef": ref("2"), "PartnerTaxEnabled": True},
         "CurrencyPrefs": {"MultiCurrencyEnabled": False, "HomeCurrency": {"value": "USD"}},
         "ReportPrefs": {"ReportBasis": "Accrual", "CalcAgingReportFromTxnDate": False},
-        "OtherPrefs": {"NameValue": [
-            {"Name": "SalesFormsPrefs.DefaultCustomerMessage", "Value": DEFAULT_MEMO},
-            {"Name": "SalesFormsPrefs.DefaultItem", "Value": "1"},
-            {"Name": "DTXCopyMemo", "Value": "false"},
-            {"Name": "UncategorizedAssetAccountId", "Value": "32"},
-        ]},
+        "OtherPrefs": {
+            "NameValue": [
+                {"Name": "SalesFormsPrefs.DefaultCustomerMessage", "Value": DEFAULT_MEMO},
+                {"Name": "SalesFormsPrefs.DefaultItem", "Value": "1"},
+                {"Name": "DTXCopyMemo", "Value": "false"},
+                {"Name": "UncategorizedAssetAccountId", "Value": "32"},
+            ]
+        },
     }
     terms = [
         {
@@ -303,10 +311,22 @@ def scaffold(
         "EffectiveTaxRate": [{"RateValue": tax_percent, "EffectiveDate": "2014-09-01T00:00:00-07:00"}],
     }
     tax_codes = [
-        {**base("TAX", created), "Name": "TAX", "Description": "TAX", "Active": True, "Taxable": True,
-         "TaxGroup": False},
-        {**base("NON", created), "Name": "NON", "Description": "NON", "Active": True, "Taxable": False,
-         "TaxGroup": False},
+        {
+            **base("TAX", created),
+            "Name": "TAX",
+            "Description": "TAX",
+            "Active": True,
+            "Taxable": True,
+            "TaxGroup": False,
+        },
+        {
+            **base("NON", created),
+            "Name": "NON",
+            "Description": "NON",
+            "Active": True,
+            "Taxable": False,
+            "TaxGroup": False,
+        },
         {
             **base("2", created),
             "Name": tax_name,
@@ -351,12 +371,6 @@ def scaffold(
         "Account": accounts,
         "PaymentMethod": methods,
     }
-
-
-ENTITY_ORDER = (
-    "CompanyInfo", "Preferences", "Term", "TaxCode", "TaxRate", "Account", "PaymentMethod", "Item", "Customer",
-    "Vendor", "Employee", "Estimate", "Invoice", "Payment",
-)
 
 
 def ordered(entities: dict[str, list[dict]]) -> dict[str, list[dict]]:

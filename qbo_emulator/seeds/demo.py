@@ -54,8 +54,16 @@ def load_items(path: Path = PRODUCTS_PATH) -> tuple[tuple[str, str, str, str, st
     (Id, Name, Type, UnitPrice, income account, taxable, Description, Sku); Ids follow the file's order."""
     products = json.loads(path.read_text())
     return tuple(
-        (str(n), p["name"], *_QBO_ITEM_TYPE[p["item_type"]][:1], p["unit_price"], _QBO_ITEM_TYPE[p["item_type"]][1],
-         p["taxable"], p["description"], p["sku"])
+        (
+            str(n),
+            p["name"],
+            *_QBO_ITEM_TYPE[p["item_type"]][:1],
+            p["unit_price"],
+            _QBO_ITEM_TYPE[p["item_type"]][1],
+            p["taxable"],
+            p["description"],
+            p["sku"],
+        )
         for n, p in enumerate(products, start=1)
     )
 
@@ -78,8 +86,13 @@ _TEMPLATES: tuple[tuple[int, tuple[tuple[str, int, int], ...]], ...] = (
 )
 
 _VENDORS = (
-    "Northeast Concrete Supply", "Fortress Carbon Fiber Systems", "Supportworks Anchor Distributor",
-    "Home Depot Pro - Woburn", "Eversource Energy", "Verizon Wireless Business", "Brennan & Daly Insurance Agency",
+    "Northeast Concrete Supply",
+    "Fortress Carbon Fiber Systems",
+    "Supportworks Anchor Distributor",
+    "Home Depot Pro - Woburn",
+    "Eversource Energy",
+    "Verizon Wireless Business",
+    "Brennan & Daly Insurance Agency",
     "Middlesex Equipment Rental",
 )
 _EMPLOYEES = (("Marco", "DiSalvo"), ("Tyrone", "Okafor"), ("Ana", "Pereira-Lind"), ("Wes", "Tremblay"))
@@ -255,8 +268,12 @@ def _pick_lines(rng: random.Random, items: dict[str, dict]) -> list[dict]:
 
 def _copy_lines(lines: list[dict]) -> list[dict]:
     return [
-        {**line, "SalesItemLineDetail": {k: (dict(v) if isinstance(v, dict) else v)
-                                         for k, v in line["SalesItemLineDetail"].items()}}
+        {
+            **line,
+            "SalesItemLineDetail": {
+                k: (dict(v) if isinstance(v, dict) else v) for k, v in line["SalesItemLineDetail"].items()
+            },
+        }
         for line in lines
     ]
 
@@ -409,9 +426,18 @@ def build(today: dt.date) -> dict[str, Any]:
         created=created,
     )
     items = {
-        spec[0]: item(spec[0], spec[1], created + dt.timedelta(hours=int(spec[0])), item_type=spec[2],
-                      price=spec[3], income=spec[4], taxable=spec[5], description=spec[6], sku=spec[7],
-                      cost=None)
+        spec[0]: item(
+            spec[0],
+            spec[1],
+            created + dt.timedelta(hours=int(spec[0])),
+            item_type=spec[2],
+            price=spec[3],
+            income=spec[4],
+            taxable=spec[5],
+            description=spec[6],
+            sku=spec[7],
+            cost=None,
+        )
         for spec in load_items()
     }
     entities["Item"] = list(items.values())
@@ -423,9 +449,16 @@ def build(today: dt.date) -> dict[str, Any]:
     for k, name in enumerate(_VENDORS):
         assert name.lower() not in taken
         vendors.append(
-            {**base(str(next_id + k), created + dt.timedelta(days=1, minutes=k)), "DisplayName": name,
-             "CompanyName": name, "PrintOnCheckName": name, "Active": True, "Balance": ZERO, "Vendor1099": False,
-             "CurrencyRef": dict(USD)}
+            {
+                **base(str(next_id + k), created + dt.timedelta(days=1, minutes=k)),
+                "DisplayName": name,
+                "CompanyName": name,
+                "PrintOnCheckName": name,
+                "Active": True,
+                "Balance": ZERO,
+                "Vendor1099": False,
+                "CurrencyRef": dict(USD),
+            }
         )
     next_id += len(vendors)
     employees = []
@@ -433,10 +466,17 @@ def build(today: dt.date) -> dict[str, Any]:
         name = f"{given} {family}"
         assert name.lower() not in taken
         employees.append(
-            {**base(str(next_id + k), created + dt.timedelta(days=2, minutes=k)), "GivenName": given,
-             "FamilyName": family, "DisplayName": name, "PrintOnCheckName": name, "Active": True,
-             "BillableTime": True, "EmployeeNumber": f"T-{k + 1:02d}",
-             "PrimaryPhone": {"FreeFormNumber": f"(781) 555-01{20 + k}"}}
+            {
+                **base(str(next_id + k), created + dt.timedelta(days=2, minutes=k)),
+                "GivenName": given,
+                "FamilyName": family,
+                "DisplayName": name,
+                "PrintOnCheckName": name,
+                "Active": True,
+                "BillableTime": True,
+                "EmployeeNumber": f"T-{k + 1:02d}",
+                "PrimaryPhone": {"FreeFormNumber": f"(781) 555-01{20 + k}"},
+            }
         )
     entities["Vendor"] = vendors
     entities["Employee"] = employees

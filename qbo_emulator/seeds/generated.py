@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from ..facts import PARTY_ENTITIES
 from .common import ZERO, at, stamp
 
 _FIRST = (  # noqa: SIM905
@@ -20,11 +21,16 @@ _LAST = (  # noqa: SIM905
     "Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark Ramirez Lewis Robinson "
     "Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams Nelson Baker Hall Rivera Campbell"
 ).split()
-_TOWNS = (("Boston", "02118", "617"), ("Quincy", "02169", "617"), ("Medford", "02155", "781"),
-          ("Framingham", "01701", "508"), ("Salem", "01970", "978"), ("Worcester", "01608", "508"))
+_TOWNS = (
+    ("Boston", "02118", "617"),
+    ("Quincy", "02169", "617"),
+    ("Medford", "02155", "781"),
+    ("Framingham", "01701", "508"),
+    ("Salem", "01970", "978"),
+    ("Worcester", "01608", "508"),
+)
 _STREETS = ("Main St", "Elm St", "Oak Ave", "Maple St", "Washington St", "Highland Ave", "Park Ave", "Pine St")
 _USD_NAME = "United States Dollar"
-_NAME_LIST_TYPES = ("Customer", "Vendor", "Employee")
 
 
 def generate_customers(count: int, first_id: int, today: dt.date, taken: set[str] | None = None) -> list[dict]:
@@ -87,7 +93,7 @@ def resize_customers(seed: dict[str, Any], count: int, today: dt.date) -> None:
         raise ValueError("customers must be >= 0")
     entities = seed["entities"]
     own: list[dict] = entities["Customer"]
-    highest = max((int(o["Id"]) for kind in _NAME_LIST_TYPES for o in entities[kind]), default=0)
+    highest = max((int(o["Id"]) for kind in PARTY_ENTITIES for o in entities[kind]), default=0)
     kept = own[:count]
     if len(kept) < len(own):
         _drop_orphans(entities, {c["Id"] for c in kept})

@@ -89,8 +89,13 @@ _INVOICES: tuple[tuple[str, int, tuple[_Line, ...], Any, str | None], ...] = (
     ("20", 200, (("10", "1", None, False), ("16", "18", None, False)), Decimal("55"), None),  # 71, 16 left
     ("13", 170, (("7", "15", None, False),), Decimal("300"), None),  # 750, 450 left
     ("1", 150, (("5", "1", None, True),), "open", None),  # 297.00
-    ("18", 130, (("5", "2", None, False), ("11", "1", "12.75", False), ("7", "7", None, False),
-                 ("16", "21", None, False)), "open", None),  # 954.75
+    (
+        "18",
+        130,
+        (("5", "2", None, False), ("11", "1", "12.75", False), ("7", "7", None, False), ("16", "21", None, False)),
+        "open",
+        None,
+    ),  # 954.75
     ("12", 115, (("4", "1", None, False), ("16", "3", None, False)), "open", None),  # 81.00
     ("29", 100, (("4", "5", None, False),), "open", None),  # 375.00
     ("10", 90, (("5", "1", None, True), ("11", "1", None, True), ("13", "13", None, True)), "open", "46"),  # 629.10
@@ -182,8 +187,18 @@ def build(today: dt.date) -> dict[str, Any]:
         created=created,
     )
     items = {
-        i[0]: item(i[0], i[1], created + dt.timedelta(days=5), item_type=i[2], price=i[3], income=i[4], taxable=i[5],
-                   description=i[6], cost=i[7], qty_on_hand=i[8])
+        i[0]: item(
+            i[0],
+            i[1],
+            created + dt.timedelta(days=5),
+            item_type=i[2],
+            price=i[3],
+            income=i[4],
+            taxable=i[5],
+            description=i[6],
+            cost=i[7],
+            qty_on_hand=i[8],
+        )
         for i in _ITEMS
     }
     entities["Item"] = list(items.values())
@@ -221,9 +236,15 @@ def build(today: dt.date) -> dict[str, Any]:
     for doc, (est_id, cust_id, days, specs, status) in enumerate(sorted(_ESTIMATES, key=lambda e: -e[2]), start=1001):
         day = today - dt.timedelta(days=days)
         lines = lines_for(specs)
-        est = {**base(est_id, at(day, 10 * 3600 + (doc - 1000) * 60)), "DocNumber": str(doc), **header(cust_id, day),
-               "Line": lines, "TxnTaxDetail": tax_detail(lines, TAX_PERCENT), "TxnStatus": status,
-               "ExpirationDate": (day + dt.timedelta(days=30)).isoformat()}
+        est = {
+            **base(est_id, at(day, 10 * 3600 + (doc - 1000) * 60)),
+            "DocNumber": str(doc),
+            **header(cust_id, day),
+            "Line": lines,
+            "TxnTaxDetail": tax_detail(lines, TAX_PERCENT),
+            "TxnStatus": status,
+            "ExpirationDate": (day + dt.timedelta(days=30)).isoformat(),
+        }
         if status == "Accepted":
             est["AcceptedBy"] = by_id[cust_id].get("GivenName", "") + " " + by_id[cust_id].get("FamilyName", "")
             est["AcceptedDate"] = (day + dt.timedelta(days=2)).isoformat()

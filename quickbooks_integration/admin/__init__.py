@@ -11,6 +11,7 @@ from . import (  # noqa: F401
     followups,
     ledger,
     product_actions,
+    reconcile,
     review,
     runs,
     sales_actions,

@@ -35,13 +35,8 @@ from ..models import AuditEvent
 from ..qbo.errors import QuickBooksError
 from ..qbo.tokens import connection_load
 from ..services.connection import connection_current
-from ..services.customer_push import (
-    PUSH_PERMISSION,
-    PushError,
-    PushOutcome,
-    contact_push_update,
-    contacts_push_create,
-)
+from ..services.customer_push import PUSH_PERMISSION, PushError, PushOutcome, contacts_push_create
+from ..services.customer_update import contact_push_update
 
 QUICKBOOKS_ID_FIELDS: dict[type[models.Model], str] = {
     Contact: "quickbooks_customer_id",

@@ -22,7 +22,7 @@ from ..models import QuickBooksAuth
 from ..qbo.errors import QuickBooksError
 from ..qbo.tokens import connection_load
 from ..services.connection import connection_current
-from ..services.products import PUSH_PERMISSION, PushResult, products_push
+from ..services.products_push import PUSH_PERMISSION, PushResult, products_push
 from .crm_extensions import audit_history
 
 DONE = {"created": "created in QuickBooks", "linked": "linked to the QuickBooks item of the same name"}

@@ -37,6 +37,7 @@ from crm.models import Invoice, Quote
 from ..models import AuditEvent, SyncFailure
 from ..qbo.client import BATCH_MAX_ITEMS
 from ..qbo.errors import QuickBooksError
+from ..qbo.numbers import qbo_money
 from ..services.audit import audit_record
 from ..services.connection import connection_current
 from ..services.estimates import (
@@ -45,7 +46,6 @@ from ..services.estimates import (
     SalesPushError,
     estimates_push,
     estimates_push_enqueue,
-    qbo_amount,
     total_key,
 )
 from ..services.invoices import (
@@ -251,7 +251,7 @@ def quickbooks_estimate_summary(obj: Quote) -> str:
         else None
     )
     if entry is not None and entry.payload.get("TotalAmt") is not None:
-        text += f", total in QuickBooks {qbo_amount(entry.payload['TotalAmt'])}"
+        text += f", total in QuickBooks {qbo_money(entry.payload['TotalAmt'])}"
     mismatch = SyncFailure.objects.filter(key=total_key(obj), resolved_at__isnull=True).first()
     if mismatch is None:
         return text

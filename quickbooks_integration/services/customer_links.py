@@ -105,7 +105,9 @@ def customer_financials(customer: Mapping[str, Any]) -> dict[str, Any]:
     elif term is None:
         values["payment_terms"] = ""
     if "Taxable" in customer or "TaxExemptionReasonId" in customer:
-        values["tax_exempt"] = customer.get("Taxable") is False or bool(customer.get("TaxExemptionReasonId"))
+        # Exempt only with an exemption reason: `Taxable: false` alone is a default, and QBO taxes such customers'
+        # documents all the same (the sandbox's own invoices do; docs/decisions.md 19).
+        values["tax_exempt"] = bool(customer.get("TaxExemptionReasonId"))
     balance = customer.get("BalanceWithJobs", customer.get("Balance"))
     if balance is not None:
         with contextlib.suppress(InvalidOperation):  # a malformed Balance leaves the CRM's figure

@@ -42,7 +42,7 @@ from django_q.tasks import async_task
 
 from crm.models import Quote, QuoteItem
 from crm.models.sales import LineItem
-from crm.money import ZERO, line_total, q
+from crm.money import ZERO, line_total
 from crm.services import document_totals, quote_recalculate
 
 from ..models import AuditEvent, QuickBooksAuth, QuickBooksSync, SyncFailure
@@ -55,6 +55,7 @@ from ..qbo.errors import (
     TransientError,
     error_from_response,
 )
+from ..qbo.numbers import qbo_money
 from ..qbo.tokens import connection_load
 from .audit import audit_record
 from .connection import connection_current
@@ -184,11 +185,6 @@ def error_text(error: BaseException) -> str:
     if isinstance(error, QuickBooksError) and error.code:
         return f"QuickBooks error {error.code}: {error.detail or error.message}"
     return str(error) or type(error).__name__
-
-
-def qbo_amount(value: Any) -> Decimal:
-    """A QBO amount (Decimal from the client, a string from the ledger's JSON) to the cent."""
-    return q(Decimal(str(value if value not in (None, "") else "0")))
 
 
 def sales_lines(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -652,7 +648,7 @@ def _totals_check(
 ) -> PushResult:
     """QBO's TotalAmt against the CRM's total, to the cent: a difference is an open failure row, and goes away
     (resolved) once a later push agrees."""
-    qbo_total = qbo_amount(estimate.get("TotalAmt"))
+    qbo_total = qbo_money(estimate.get("TotalAmt"))
     result = PushResult(
         quote=quote,
         outcome=outcome,
@@ -661,7 +657,7 @@ def _totals_check(
         crm_total=quote.total_amount,
     )
     if result.total_differs:
-        qbo_tax = qbo_amount((estimate.get("TxnTaxDetail") or {}).get("TotalTax"))
+        qbo_tax = qbo_money((estimate.get("TxnTaxDetail") or {}).get("TotalTax"))
         result.message = (
             f"QuickBooks' total {qbo_total} differs from the CRM's {quote.total_amount} "
             f"(tax: QuickBooks {qbo_tax}, CRM {quote.tax_amount}); check the tax rate and the lines."
@@ -730,9 +726,8 @@ def estimates_push_enqueue(*, quote_ids: Sequence[int], actor) -> int:
 
 
 @failure_retry_register(KIND)
-@failure_retry_register(TOTAL_KIND)
 def _push_retry(failure: SyncFailure) -> str:
-    """Retrying a failed push (or a total QBO disagreed with) pushes the quote again, in a worker."""
+    """Retrying a failed push pushes the quote again, in a worker (a total QBO disagreed with: `sales_pull`)."""
     quote_id = int(failure.retry_args["quote_id"])
     estimates_push_enqueue(quote_ids=[quote_id], actor=None)
     return f"push of quote #{quote_id} queued"

@@ -40,6 +40,7 @@ from crm.services import invoice_mark_sent, quote_convert_to_invoice
 from ..models import AuditEvent, QuickBooksAuth, SyncFailure
 from ..qbo.client import qbo_create, qbo_pdf, qbo_query, qbo_read, qbo_send
 from ..qbo.errors import QuickBooksError
+from ..qbo.numbers import qbo_money
 from .audit import audit_record
 from .estimates import (
     FAILED,
@@ -55,7 +56,6 @@ from .estimates import (
     estimate_push,
     line_payloads,
     permission_require,
-    qbo_amount,
     qbo_escape,
     request_id_for,
     sales_lines,
@@ -227,7 +227,7 @@ def _invoice_apply(
 ) -> ConvertResult:
     """Store QBO's invoice on the CRM invoice in one short transaction: id, SyncToken, line ids, the due date QBO
     computed from its terms when the CRM had none, the ledger copy; totals compared; audit."""
-    qbo_total = qbo_amount(data.get("TotalAmt"))
+    qbo_total = qbo_money(data.get("TotalAmt"))
     result = ConvertResult(
         quote=quote, outcome=outcome, invoice=invoice, qbo_total=qbo_total, crm_total=invoice.total_amount
     )
@@ -253,7 +253,7 @@ def _invoice_apply(
             key=push_key(invoice), actor=actor, resolution=f"invoice {invoice.quickbooks_invoice_id} {outcome}"
         )
         if result.total_differs:
-            qbo_tax = qbo_amount((data.get("TxnTaxDetail") or {}).get("TotalTax"))
+            qbo_tax = qbo_money((data.get("TxnTaxDetail") or {}).get("TotalTax"))
             result.message = (
                 f"QuickBooks' total {qbo_total} differs from the CRM's {invoice.total_amount} "
                 f"(tax: QuickBooks {qbo_tax}, CRM {invoice.tax_amount}); check the tax rate and the lines."

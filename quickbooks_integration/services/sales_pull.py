@@ -1,8 +1,9 @@
 """QBO estimates, invoices and payments pulled into the CRM's quotes, invoices and payments, through the ledger.
 
-Owns the `estimates`, `invoices` and `payments` sync kinds, the pure mapping of those documents onto CRM fields,
-the apply functions that write them, and `sales_reconcile` (the figures `quickbooks_reconcile` prints). Transport is
-`qbo/client.py`, the ledger `mirror.py`; payments go through the CRM's own payment service
+Owns the `estimates`, `invoices` and `payments` sync kinds, the apply functions that write QBO's documents onto CRM
+rows, and the retry of a total QBO disagreed with. The pure mapping of QBO's JSON onto CRM fields is
+`sales_mapping.py`; recognising a document typed in both systems `sales_twins.py`; reconciliation `reconcile.py`.
+Transport is `qbo/client.py`, the ledger `mirror.py`; payments go through the CRM's own payment service
 (`crm/services/payments.py`), totals through `crm/services/documents.py`. No database transaction is held across a
 QBO call (STYLE §2).
 
@@ -14,8 +15,9 @@ Decisions, and why:
 2. **The contact is the ledger's**: a document's CustomerRef is looked up in the Customer ledger rows, whose
    `local_id` is the linked contact, or the top-level parent's contact for a job (`customer_links._ledger_point`).
    A document of a customer no contact stands for is skipped and counted (`unlinked_customer`): its ledger row stays,
-   with no local row, and every later pull that reads it (a full one reads all) applies it again, changed or not.
-   A failure row per document would bury the bookkeeper's queue under a state the review queue already shows.
+   with no local row; a full pull applies it again when it reads it, and the last step of a changes run
+   (`waiting_entries`) applies those whose customer has a contact now. A failure row per document would bury the
+   bookkeeper's queue under a state the review queue already shows.
 3. **The CRM computes the totals; QBO's TotalAmt checks them.** Lines are written with QBO's Qty and UnitPrice (the
    CRM rounds each to its column and computes q(qty × price), as QBO does) and the tax rate from
    TxnTaxDetail's TaxPercent; the CRM's recalculation then has to equal TotalAmt to the cent. When it does not (a
@@ -31,52 +33,75 @@ Decisions, and why:
    whole set through `payment_applications_set`, under the CRM's rules (same contact, never above the invoice's
    total); a refusal is a failure row (`sales_pull`) and the ledger row marked, and the retry re-applies the
    ledger's copy. An application to an invoice the CRM does not hold yet is left out and reported the same way.
-6. **Contact summaries**: `contacts_financials_recalculate` for every contact touched. It recalculates only the
-   contacts whose summary the CRM owns (unlinked ones); a linked contact carries QBO's Balance, written by the
-   customers import (`CRM_OWNS_SUMMARY`).
+6. **Contact summaries**: `contacts_financials_recalculate` for every contact touched: total sales, last payment
+   and average days to pay from the CRM's invoices and payments, pulled ones included; the outstanding balance
+   only for an unlinked contact: a linked one carries QBO's BalanceWithJobs, written by the customers import
+   (`crm/services/contacts.py::CRM_OWNS_BALANCE`).
+7. **Estimate status**: Accepted, Rejected and Closed move the quote (`quote_status_pulled`); Pending, QBO's
+   default, keeps what the CRM knows, and a converted quote stays converted.
+8. **A document typed in both systems is linked, not copied** (`sales_twins.py`): before creating a CRM row for a
+   QBO document, the pull looks for the unlinked CRM row it is (the CRM's marker, the same number and contact, or
+   the only row with the same contact, date and total); QBO's copy is then written onto that row (QBO keeps the
+   books), counted as `matched` and audited (`sales_pull_link`) with the reason.
 """
 
 from __future__ import annotations
 
-import datetime
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
-from django.utils.dateparse import parse_date, parse_datetime
+from django.db.models import Q
+from django.db.models.fields.json import KT
+from django_q.tasks import async_task
 
 from crm.errors import DocumentStateError, PaymentApplicationError
-from crm.models import Contact, Invoice, InvoiceItem, InvoiceStatus, Payment, PaymentMethod, Product, Quote, QuoteItem
-from crm.models.base import QUANTITY, UNIT_PRICE
-from crm.models.sales import TAX_RATE, EmailStatus, QuoteStatus
-from crm.money import ZERO, q
+from crm.models import Invoice, InvoiceItem, InvoiceStatus, Payment, Product, Quote, QuoteItem
+from crm.models.sales import EmailStatus
 from crm.services.contacts import contacts_financials_recalculate
 from crm.services.documents import invoice_recalculate, quote_recalculate
 from crm.services.payments import payment_applications_set, payment_save, payments_delete
 
 from ..models import QuickBooksAuth, QuickBooksSync, SyncFailure, SyncRun
-from ..qbo.client import qbo_count, qbo_get, qbo_query
-from ..qbo.errors import QuickBooksValidationError
+from ..qbo.client import qbo_count, qbo_get, qbo_read
+from ..qbo.errors import NotFoundError, QuickBooksValidationError
+from ..qbo.numbers import qbo_money
 from . import estimates as estimate_push
 from . import invoices as invoice_push
+from .audit import audit_record
 from .failures import failure_record, failure_resolve, failure_retry_register
 from .imports import PAGE_SIZE, cdc_pull, import_mode_choose
 from .mirror import mirror_apply, mirror_link, mirror_mark_error
 from .runs import RunContext, sync_kind_register, sync_run_execute, sync_run_queue
+from .sales_mapping import (
+    CUSTOMER,
+    ESTIMATE,
+    INVOICE,
+    PAYMENT,
+    customer_id_of,
+    document_is_voided,
+    document_lines_from_qbo,
+    invoice_fields_from_qbo,
+    linked_ids,
+    payment_applications_from_qbo,
+    payment_fields_from_qbo,
+    quote_fields_from_estimate,
+)
+from .sales_twins import Twin, twins_find
 from .webhooks import webhook_entity_register
 
-ESTIMATE, INVOICE, PAYMENT, CUSTOMER = "Estimate", "Invoice", "Payment", "Customer"
 KIND_ESTIMATES, KIND_INVOICES, KIND_PAYMENTS = "estimates", "invoices", "payments"
 KIND_FAILURE = "sales_pull"
-VOIDED_NOTE = "Voided"  # QBO's PrivateNote on a voided transaction (invoice_void_response.json)
+REREAD_TASK = "quickbooks_integration.tasks.sales_document_reread_task"
+TWIN_ACTION = "sales_pull_link"  # the audit action of a CRM document recognised as a QBO one (decision 8)
 STAT_KEYS = (
     "documents",
     "created",
     "updated",
+    "matched",
     "voided",
     "deleted",
     "unlinked_customer",
@@ -85,187 +110,6 @@ STAT_KEYS = (
     "unchanged",
     "api_minimum",
 )
-ESTIMATE_STATUS = {  # QBO Estimate.TxnStatus → Quote.status
-    "Pending": QuoteStatus.SENT,
-    "Accepted": QuoteStatus.ACCEPTED,
-    "Rejected": QuoteStatus.DECLINED,
-    "Closed": QuoteStatus.CONVERTED,
-}
-CARD_NAMES = ("visa", "mastercard", "master card", "american express", "amex", "discover", "diners", "card")
-
-
-# ---------------------------------------------------------------------------------------------------- mapping (pure)
-
-
-def _places(value: Any, places: int) -> Decimal:
-    """A QBO number (Decimal, int, float or string) as a Decimal at `places`, half-up; empty is 0."""
-    if value is None or value == "" or isinstance(value, bool):
-        return Decimal(0).quantize(Decimal(1).scaleb(-places))
-    try:
-        return Decimal(repr(value) if isinstance(value, float) else str(value)).quantize(
-            Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP
-        )
-    except InvalidOperation:
-        raise ValueError(f"not a number: {value!r}") from None
-
-
-def qbo_money(value: Any) -> Decimal:
-    """A QBO amount to the cent, half-up."""
-    return _places(value, 2)
-
-
-def _ref_value(value: Any) -> str:
-    return str(value.get("value") or "").strip() if isinstance(value, Mapping) else ""
-
-
-def _ref_name(value: Any) -> str:
-    return str(value.get("name") or "").strip() if isinstance(value, Mapping) else ""
-
-
-def _date(value: Any) -> datetime.date | None:
-    return parse_date(str(value)[:10]) if value else None
-
-
-def customer_id_of(data: Mapping[str, Any]) -> str:
-    return _ref_value(data.get("CustomerRef"))
-
-
-def linked_ids(data: Mapping[str, Any], txn_type: str) -> list[str]:
-    """Ids of the transactions of `txn_type` this one names in LinkedTxn (an invoice's Estimate, say)."""
-    return [
-        str(link.get("TxnId"))
-        for link in data.get("LinkedTxn") or []
-        if link.get("TxnType") == txn_type and link.get("TxnId")
-    ]
-
-
-def document_is_voided(data: Mapping[str, Any]) -> bool:
-    """QBO voids a transaction by zeroing TotalAmt and writing PrivateNote "Voided" (invoice_void_response.json)."""
-    return str(data.get("PrivateNote") or "").strip() == VOIDED_NOTE and qbo_money(data.get("TotalAmt")) == ZERO
-
-
-def document_tax_rate(data: Mapping[str, Any]) -> Decimal:
-    """The percentage QBO charged: the sum of TxnTaxDetail.TaxLine TaxPercent (a combined code has several); 0 when
-    no tax was charged."""
-    detail = data.get("TxnTaxDetail") or {}
-    if qbo_money(detail.get("TotalTax")) == ZERO:
-        return _places(0, TAX_RATE["decimal_places"])
-    rate = sum(
-        (
-            _places((line.get("TaxLineDetail") or {}).get("TaxPercent"), TAX_RATE["decimal_places"])
-            for line in detail.get("TaxLine") or []
-        ),
-        Decimal(0),
-    )
-    return _places(rate, TAX_RATE["decimal_places"])
-
-
-def document_lines_from_qbo(data: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The item lines (SalesItemLineDetail; SubTotal and Discount lines have no CRM row) as line fields plus the QBO
-    item id. A line without Qty/UnitPrice (QBO allows an Amount alone) is 1 × Amount; a voided line (Amount 0 with
-    its Qty and price kept) gets quantity 0, so the CRM's total is QBO's 0."""
-    lines = []
-    for position, line in enumerate(estimate_push.sales_lines(data)):
-        detail = line.get("SalesItemLineDetail") or {}
-        amount = qbo_money(line.get("Amount"))
-        if detail.get("Qty") in (None, "") and detail.get("UnitPrice") in (None, ""):
-            quantity, price = _places(1, QUANTITY["decimal_places"]), _places(amount, UNIT_PRICE["decimal_places"])
-        else:
-            quantity = _places(detail.get("Qty", 1), QUANTITY["decimal_places"])
-            price = _places(detail.get("UnitPrice"), UNIT_PRICE["decimal_places"])
-            if amount == ZERO and q(quantity * price) != ZERO:
-                quantity = _places(0, QUANTITY["decimal_places"])
-        lines.append(
-            {
-                "item_id": _ref_value(detail.get("ItemRef")),
-                "description": str(line.get("Description") or _ref_name(detail.get("ItemRef")))[:4000],
-                "quantity": quantity,
-                "unit_price": price,
-                "taxable": _ref_value(detail.get("TaxCodeRef")) not in ("", "NON"),
-                "line_total": q(quantity * price),
-                "position": position,
-                "quickbooks_line_id": str(line.get("Id") or "")[:50],
-            }
-        )
-    return lines
-
-
-def _header_fields(data: Mapping[str, Any]) -> dict[str, Any]:
-    memo = data.get("CustomerMemo")
-    return {
-        "issue_date": _date(data.get("TxnDate")),
-        "due_date": _date(data.get("DueDate")),
-        "currency": (_ref_value(data.get("CurrencyRef")) or "USD")[:3],
-        "tax_rate": document_tax_rate(data),
-        "notes": str(memo.get("value") or "") if isinstance(memo, Mapping) else "",
-        "quickbooks_sync_token": str(data.get("SyncToken") or ""),
-    }
-
-
-def quote_fields_from_estimate(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The Quote's fields for a QBO estimate (pure: no database, input untouched)."""
-    return {
-        **_header_fields(data),
-        "quote_number": str(data.get("DocNumber") or "") or None,
-        "status": ESTIMATE_STATUS.get(str(data.get("TxnStatus") or ""), QuoteStatus.SENT),
-        "expiration_date": _date(data.get("ExpirationDate")),
-        "quickbooks_estimate_id": str(data["Id"]),
-    }
-
-
-def invoice_fields_from_qbo(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The Invoice's fields for a QBO invoice (pure). QBO has no draft invoice: one that exists was issued, so it is
-    sent, or void when QBO voided it. The payment figures are not copied: the payment pull derives them."""
-    email = str(data.get("EmailStatus") or EmailStatus.NOT_SET)
-    delivered = (data.get("DeliveryInfo") or {}).get("DeliveryTime")
-    return {
-        **_header_fields(data),
-        "invoice_number": str(data.get("DocNumber") or "") or None,
-        "status": InvoiceStatus.VOID if document_is_voided(data) else InvoiceStatus.SENT,
-        "payment_terms": _ref_name(data.get("SalesTermRef"))[:100],
-        "email_status": email if email in EmailStatus.values else EmailStatus.NOT_SET,
-        "sent_at": parse_datetime(str(delivered)) if delivered else None,
-        "quickbooks_invoice_id": str(data["Id"]),
-    }
-
-
-def payment_method_from_qbo(name: str) -> str:
-    """PaymentMethodRef's name (QBO's own list: Cash, Check, Visa, …) as the CRM's method; unnamed is "other"."""
-    folded = name.casefold()
-    if "cash" in folded:
-        return PaymentMethod.CASH
-    if "check" in folded or "cheque" in folded:
-        return PaymentMethod.CHECK
-    if any(card in folded for card in CARD_NAMES):
-        return PaymentMethod.CARD
-    if "ach" in folded.split() or "bank" in folded or "transfer" in folded:
-        return PaymentMethod.ACH
-    return PaymentMethod.OTHER
-
-
-def payment_fields_from_qbo(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The Payment's fields for a QBO payment (pure)."""
-    return {
-        "amount": qbo_money(data.get("TotalAmt")),
-        "payment_date": _date(data.get("TxnDate")),
-        "method": payment_method_from_qbo(_ref_name(data.get("PaymentMethodRef"))),
-        "reference": str(data.get("PaymentRefNum") or "")[:100],
-        "currency": (_ref_value(data.get("CurrencyRef")) or "USD")[:3],
-        "notes": str(data.get("PrivateNote") or ""),
-        "quickbooks_payment_id": str(data["Id"]),
-        "quickbooks_sync_token": str(data.get("SyncToken") or ""),
-    }
-
-
-def payment_applications_from_qbo(data: Mapping[str, Any]) -> dict[str, Decimal]:
-    """QBO invoice id → amount this payment applies to it (a Line's Amount, summed when two lines name one)."""
-    applied: dict[str, Decimal] = {}
-    for line in data.get("Line") or []:
-        for invoice_id in linked_ids(line, INVOICE):
-            applied[invoice_id] = q(applied.get(invoice_id, ZERO) + qbo_money(line.get("Amount")))
-    return {invoice_id: amount for invoice_id, amount in applied.items() if amount > ZERO}
-
-
 # ---------------------------------------------------------------------------------------------------- apply
 
 
@@ -277,6 +121,7 @@ class ApplyResult:
     updated: int = 0
     voided: int = 0
     deleted: int = 0
+    matched: int = 0
     unlinked_customer: int = 0
     total_mismatch: int = 0
     failed: dict[str, str] = field(default_factory=dict)
@@ -284,7 +129,7 @@ class ApplyResult:
     contact_ids: set[int] = field(default_factory=set)
 
     def add_to(self, stats: dict[str, Any]) -> dict[str, Any]:
-        for key in ("created", "updated", "voided", "deleted", "unlinked_customer", "total_mismatch"):
+        for key in ("created", "updated", "matched", "voided", "deleted", "unlinked_customer", "total_mismatch"):
             stats[key] = stats.get(key, 0) + getattr(self, key)
         stats["failed"] = stats.get("failed", 0) + len(self.failed)
         return stats
@@ -292,6 +137,22 @@ class ApplyResult:
 
 class _Refused(Exception):
     """The CRM refused this document; the savepoint is rolled back and the reason recorded."""
+
+
+def _counted(result: ApplyResult, entry: QuickBooksSync, twin: Twin | None, is_new: bool) -> None:
+    """Count an applied document; a CRM row recognised as this document is linked, and the link audited."""
+    if twin is not None:
+        result.matched += 1
+        audit_record(
+            action=TWIN_ACTION,
+            obj=twin.row,
+            after={"entity_type": entry.entity_type, "entity_id": entry.entity_id},
+            message=f"linked to QuickBooks {entry.entity_type.lower()} {entry.entity_id}: {twin.reason}",
+        )
+    elif is_new:
+        result.created += 1
+    else:
+        result.updated += 1
 
 
 def _contacts_of(connection: QuickBooksAuth, entries: Sequence[QuickBooksSync]) -> dict[str, int | None]:
@@ -323,15 +184,23 @@ def _lines_replace(document, line_model, owner: str, lines: Sequence[Mapping[str
     for line in lines:
         values = {k: v for k, v in line.items() if k not in ("item_id", "line_total")}
         item = line_model(**{owner: document}, product_id=products.get(line["item_id"]), **values)
-        item.full_clean(exclude=[owner, "product"])
+        item.full_clean(exclude=[owner, "product"], validate_unique=False, validate_constraints=False)
         item.save()
 
 
-def _total_check(*, connection, document, data: Mapping[str, Any], entity: str, key: str, kind: str) -> bool:
+def _open_keys(kind: str) -> set[str]:
+    """The open failure rows of `kind`, read once per page so an agreeing total costs no UPDATE."""
+    return set(SyncFailure.objects.filter(kind=kind, resolved_at__isnull=True).values_list("key", flat=True))
+
+
+def _total_check(
+    *, connection, document, data: Mapping[str, Any], entity: str, key: str, kind: str, open_keys: set[str]
+) -> bool:
     """QBO's TotalAmt against the CRM's recalculated total; a difference is an open failure row (decision 3)."""
     qbo_total = qbo_money(data.get("TotalAmt"))
     if qbo_total == document.total_amount:
-        failure_resolve(key=key, resolution=f"totals agree at {qbo_total}")
+        if key in open_keys:
+            failure_resolve(key=key, resolution=f"totals agree at {qbo_total}")
         return True
     qbo_tax = qbo_money((data.get("TxnTaxDetail") or {}).get("TotalTax"))
     message = (
@@ -393,9 +262,11 @@ def _failures_note(*, connection: QuickBooksAuth, entity: str, result: ApplyResu
             entity_id=entity_id,
             retry_args={"connection_id": connection.pk, "entity_type": entity, "entity_id": entity_id},
         )
-    keys = [
-        _failure_key(connection, entity, entity_id) for entity_id in result.linked if entity_id not in result.failed
-    ]
+    applied = [entity_id for entity_id in result.linked if entity_id not in result.failed]
+    QuickBooksSync.objects.filter(
+        connection=connection, entity_type=entity, entity_id__in=applied, sync_status=QuickBooksSync.Status.ERROR
+    ).update(sync_status=QuickBooksSync.Status.SYNCED, error_message="")
+    keys = [_failure_key(connection, entity, entity_id) for entity_id in applied]
     for key in SyncFailure.objects.filter(key__in=keys, resolved_at__isnull=True).values_list("key", flat=True):
         failure_resolve(key=key, resolution="applied by a later sync")
 
@@ -409,6 +280,8 @@ def estimates_apply(*, connection: QuickBooksAuth, entries: Sequence[QuickBooksS
     quotes = Quote.objects.select_related("contact").in_bulk(
         [entry.entity_id for entry in entries], field_name="quickbooks_estimate_id"
     )
+    twins = twins_find(entity=ESTIMATE, entries=entries, contacts=contacts, linked=quotes)
+    open_totals = _open_keys(estimate_push.TOTAL_KIND)
 
     def one(entry: QuickBooksSync) -> None:
         quote = quotes.get(entry.entity_id)
@@ -416,19 +289,23 @@ def estimates_apply(*, connection: QuickBooksAuth, entries: Sequence[QuickBooksS
             result.deleted += 1
             return
         contact_id = contacts.get(customer_id_of(entry.payload))
-        if contact_id is None:
+        twin = None if quote else twins.get(entry.entity_id)
+        if contact_id is None and twin is None:
             result.unlinked_customer += 1
             return
-        fields = quote_fields_from_estimate(entry.payload)
+        quote = twin.row if twin else quote
+        contact_id = contact_id or quote.contact_id
         is_new = quote is None
         quote = quote or Quote()
+        fields = quote_fields_from_estimate(entry.payload, current_status=None if is_new else quote.status)
         fields["quote_number"] = _free_number(Quote, "quote_number", fields["quote_number"], quote.pk)
         if not is_new and fields["quote_number"] is None:
             fields.pop("quote_number")
         for key, value in fields.items():
             setattr(quote, key, value)
         quote.contact_id = contact_id
-        quote.full_clean(exclude=["quote_number", "campaign"])
+        # Uniqueness and check constraints are the database's, refused per document (`_each`): no query per rule.
+        quote.full_clean(exclude=["quote_number", "campaign"], validate_unique=False, validate_constraints=False)
         quote.save()
         _lines_replace(quote, QuoteItem, "quote", document_lines_from_qbo(entry.payload), products)
         quote = quote_recalculate(quote=Quote.objects.select_related("contact").get(pk=quote.pk))
@@ -439,10 +316,10 @@ def estimates_apply(*, connection: QuickBooksAuth, entries: Sequence[QuickBooksS
             entity=ESTIMATE,
             key=estimate_push.total_key(quote),
             kind=estimate_push.TOTAL_KIND,
+            open_keys=open_totals,
         ):
             result.total_mismatch += 1
-        result.created += is_new
-        result.updated += not is_new
+        _counted(result, entry, twin, is_new)
         result.linked[entry.entity_id] = quote.pk
         result.contact_ids.add(contact_id)
 
@@ -460,6 +337,8 @@ def invoices_apply(*, connection: QuickBooksAuth, entries: Sequence[QuickBooksSy
     invoices = Invoice.objects.select_related("contact").in_bulk(
         [entry.entity_id for entry in entries], field_name="quickbooks_invoice_id"
     )
+    twins = twins_find(entity=INVOICE, entries=entries, contacts=contacts, linked=invoices)
+    open_totals = _open_keys(invoice_push.TOTAL_KIND)
     estimate_ids = {eid for entry in entries for eid in linked_ids(entry.payload or {}, ESTIMATE)}
     quotes = dict(
         Quote.objects.filter(quickbooks_estimate_id__in=estimate_ids).values_list("quickbooks_estimate_id", "pk")
@@ -473,15 +352,18 @@ def invoices_apply(*, connection: QuickBooksAuth, entries: Sequence[QuickBooksSy
                     invoice.status = InvoiceStatus.VOID
                     invoice.notes = f"{invoice.notes}\nDeleted in QuickBooks.".strip()
                     invoice.save(update_fields=["status", "notes", "updated_at"])
-                    invoice_recalculate(invoice=invoice)
+                    invoice_recalculate(invoice=invoice, summary=False)
                 result.linked[entry.entity_id] = invoice.pk
                 result.contact_ids.add(invoice.contact_id)
             result.deleted += 1
             return
         contact_id = contacts.get(customer_id_of(entry.payload))
-        if contact_id is None:
+        twin = None if invoice else twins.get(entry.entity_id)
+        if contact_id is None and twin is None:
             result.unlinked_customer += 1
             return
+        invoice = twin.row if twin else invoice
+        contact_id = contact_id or invoice.contact_id
         fields = invoice_fields_from_qbo(entry.payload)
         is_new = invoice is None
         invoice = invoice or Invoice()
@@ -506,10 +388,12 @@ def invoices_apply(*, connection: QuickBooksAuth, entries: Sequence[QuickBooksSy
         estimate_quotes = [quotes[eid] for eid in linked_ids(entry.payload, ESTIMATE) if eid in quotes]
         if estimate_quotes:
             invoice.quote_id = estimate_quotes[0]
-        invoice.full_clean(exclude=["invoice_number", "quote"])
+        invoice.full_clean(exclude=["invoice_number", "quote"], validate_unique=False, validate_constraints=False)
         invoice.save()
         _lines_replace(invoice, InvoiceItem, "invoice", document_lines_from_qbo(entry.payload), products)
-        invoice = invoice_recalculate(invoice=Invoice.objects.select_related("contact").get(pk=invoice.pk))
+        invoice = invoice_recalculate(
+            invoice=Invoice.objects.select_related("contact").get(pk=invoice.pk), summary=False
+        )
         if not _total_check(
             connection=connection,
             document=invoice,
@@ -517,11 +401,11 @@ def invoices_apply(*, connection: QuickBooksAuth, entries: Sequence[QuickBooksSy
             entity=INVOICE,
             key=invoice_push.total_key(invoice),
             kind=invoice_push.TOTAL_KIND,
+            open_keys=open_totals,
         ):
             result.total_mismatch += 1
         result.voided += invoice.status == InvoiceStatus.VOID
-        result.created += is_new
-        result.updated += not is_new
+        _counted(result, entry, twin, is_new)
         result.linked[entry.entity_id] = invoice.pk
         result.contact_ids.add(contact_id)
 
@@ -536,6 +420,7 @@ def payments_apply(*, connection: QuickBooksAuth, entries: Sequence[QuickBooksSy
     result = ApplyResult()
     contacts = _contacts_of(connection, entries)
     payments = Payment.objects.in_bulk([entry.entity_id for entry in entries], field_name="quickbooks_payment_id")
+    twins = twins_find(entity=PAYMENT, entries=entries, contacts=contacts, linked=payments)
     invoice_ids = {iid for entry in entries for iid in payment_applications_from_qbo(entry.payload or {})}
     invoices = dict(
         Invoice.objects.filter(quickbooks_invoice_id__in=invoice_ids).values_list("quickbooks_invoice_id", "pk")
@@ -557,6 +442,8 @@ def payments_apply(*, connection: QuickBooksAuth, entries: Sequence[QuickBooksSy
         if contact_id is None:
             result.unlinked_customer += 1
             return
+        twin = None if payment else twins.get(entry.entity_id)
+        payment = twin.row if twin else payment
         is_new = payment is None
         payment = payment or Payment()
         if payment.contact_id and payment.contact_id != contact_id:
@@ -564,14 +451,15 @@ def payments_apply(*, connection: QuickBooksAuth, entries: Sequence[QuickBooksSy
         for key, value in payment_fields_from_qbo(entry.payload).items():
             setattr(payment, key, value)
         payment.contact_id = contact_id
-        payment_save(payment=payment)
+        payment_save(payment=payment, summaries=False)
         applied = payment_applications_from_qbo(entry.payload)
         missing = sorted(set(applied) - set(invoices))
         payment_applications_set(
-            payment=payment, rows=[(invoices[iid], amount) for iid, amount in applied.items() if iid in invoices]
+            payment=payment,
+            rows=[(invoices[iid], amount) for iid, amount in applied.items() if iid in invoices],
+            summaries=False,
         )
-        result.created += is_new
-        result.updated += not is_new
+        _counted(result, entry, twin, is_new)
         result.linked[entry.entity_id] = payment.pk
         result.contact_ids.add(contact_id)
         if missing:  # applied what the CRM holds; the rest is a failure row, retried from the ledger
@@ -635,6 +523,50 @@ def _pull_retry(failure: SyncFailure) -> str:
     return f"{entry.entity_type.lower()} {entry.entity_id} applied"
 
 
+def sales_document_reread(*, connection_id: int, entity: str, entity_id: str) -> str:
+    """Read one document from QBO again and apply it (a retry of a total QBO disagreed with, once someone has fixed
+    the document in QBO or the CRM's figures): its total is compared again, and the failure row resolved when they
+    agree. Returns what happened, for the bookkeeper."""
+    connection = QuickBooksAuth.objects.get(pk=connection_id)
+    try:
+        data = qbo_read(connection=connection, entity=entity, entity_id=entity_id)
+    except NotFoundError:
+        return f"QuickBooks no longer has {entity.lower()} {entity_id}: the next sync records its deletion"
+    result = sales_apply(connection=connection, entity=entity, rows=[data])
+    if entity_id in result.failed:
+        return f"{entity.lower()} {entity_id}: {result.failed[entity_id]}"
+    if result.total_mismatch:
+        return f"{entity.lower()} {entity_id} read again: QuickBooks' total still differs from the CRM's"
+    return f"{entity.lower()} {entity_id} read again: the totals agree"
+
+
+def sales_document_reread_enqueue(*, connection_id: int, entity: str, entity_id: str) -> None:
+    transaction.on_commit(
+        lambda: async_task(
+            REREAD_TASK, connection_id, entity, entity_id, task_name=f"qbo-reread-{entity.lower()}-{entity_id}"
+        )
+    )
+
+
+@failure_retry_register(estimate_push.TOTAL_KIND)
+@failure_retry_register(invoice_push.TOTAL_KIND)
+def _total_retry(failure: SyncFailure) -> str:
+    """A total QBO disagreed with. The CRM's own estimate (a push's failure) is pushed again: the CRM's figures are
+    the quote's. Anything else is QBO's document, read again from QBO: an invoice (QBO keeps the books once it
+    exists there) or an estimate the pull brought in."""
+    args = failure.retry_args
+    if failure.kind == estimate_push.TOTAL_KIND and failure.direction == SyncFailure.Direction.PUSH:
+        estimate_push.estimates_push_enqueue(quote_ids=[int(args["quote_id"])], actor=None)
+        return f"push of quote #{args['quote_id']} queued"
+    entity = ESTIMATE if failure.kind == estimate_push.TOTAL_KIND else INVOICE
+    sales_document_reread_enqueue(
+        connection_id=int(args.get("connection_id") or failure.connection_id),
+        entity=entity,
+        entity_id=str(args.get("entity_id") or failure.entity_id),
+    )
+    return f"{entity.lower()} {failure.entity_id} will be read again from QuickBooks"
+
+
 # ---------------------------------------------------------------------------------------------------- the sync runs
 
 
@@ -673,6 +605,9 @@ def _sync(run: RunContext, *, kind: str, entity: str) -> None:
     if cursor["mode"] == "full" and cursor.get("step") in ("count", "pages"):
         cursor = _full_pull(run, cursor, entity)
     stats = dict(run.stats)
+    if cursor["mode"] == "cdc":  # a full pull has read (and applied) every waiting document already
+        with transaction.atomic():
+            stats = _waiting_apply(run.connection, entity, stats)
     stats["api_calls"] = SyncRun.objects.values_list("api_calls", flat=True).get(pk=run.run.pk)
     stats.pop("progress", None)
     with transaction.atomic():
@@ -704,17 +639,39 @@ def _page_sql(entity: str, start: int) -> str:
 def _page_write(run: RunContext, entity: str, rows: list[dict], stats: dict[str, Any]) -> dict[str, Any]:
     mirrored = mirror_apply(connection=run.connection, entity_type=entity, rows=rows)
     changed = {entry.entity_id for entry in mirrored.changed}
+    unapplied = Q(local_id__isnull=True)
+    if entity == PAYMENT:  # applied in part (decision 5): its invoices may be here now
+        unapplied |= Q(sync_status=QuickBooksSync.Status.ERROR)
     waiting = QuickBooksSync.objects.filter(  # skipped before (no contact yet) or refused: unchanged, applied again
+        unapplied,
         connection=run.connection,
         entity_type=entity,
         entity_id__in=[str(row["Id"]) for row in rows if str(row["Id"]) not in changed],
-        local_id__isnull=True,
         deleted_at__isnull=True,
     )
     stats = _apply(run.connection, entity, [*mirrored.changed, *waiting]).add_to(stats)
     stats["documents"] = stats.get("documents", 0) + len(rows)
     stats["unchanged"] = stats.get("unchanged", 0) + mirrored.unchanged
     return stats
+
+
+def waiting_entries(connection: QuickBooksAuth, entity: str) -> list[QuickBooksSync]:
+    """Ledger documents a CDC run would not read again but that can now be applied (up to a page): skipped for want
+    of a contact whose customer has one now (decision 2), and payments applied in part or refused (decision 5),
+    whose invoices may have arrived since."""
+    linked_customers = QuickBooksSync.objects.filter(
+        connection=connection, entity_type=CUSTOMER, local_id__isnull=False
+    ).values("entity_id")
+    skipped = Q(local_id__isnull=True, sync_status=QuickBooksSync.Status.SYNCED) & Q(customer_ref__in=linked_customers)
+    waiting = skipped | Q(sync_status=QuickBooksSync.Status.ERROR) if entity == PAYMENT else skipped
+    rows = QuickBooksSync.objects.filter(connection=connection, entity_type=entity, deleted_at__isnull=True)
+    return list(rows.alias(customer_ref=KT("payload__CustomerRef__value")).filter(waiting).order_by("pk")[:PAGE_SIZE])
+
+
+def _waiting_apply(connection: QuickBooksAuth, entity: str, stats: dict[str, Any]) -> dict[str, Any]:
+    """Apply `waiting_entries` at the end of every run, in the run's last transaction."""
+    entries = waiting_entries(connection, entity)
+    return _apply(connection, entity, entries).add_to(stats) if entries else stats
 
 
 def _full_pull(run: RunContext, cursor: dict[str, Any], entity: str) -> dict[str, Any]:
@@ -749,68 +706,3 @@ def _cdc_pull(run: RunContext, cursor: dict[str, Any], entity: str) -> dict[str,
         apply=lambda rows, stats: _page_write(run, entity, rows, stats),
         next_step="done",
     )
-
-
-# ---------------------------------------------------------------------------------------------------- reconciliation
-
-
-@dataclass(frozen=True)
-class Difference:
-    """One figure the CRM and QBO disagree on: `what` names the CRM row and the QBO entity."""
-
-    what: str
-    figure: str
-    crm: str
-    qbo: str
-
-    def __str__(self) -> str:
-        return f"{self.what}: {self.figure} CRM {self.crm}, QuickBooks {self.qbo}"
-
-
-def _qbo_copies(*, connection: QuickBooksAuth, entity: str, live: bool, where: str = "") -> dict[str, dict | None]:
-    """QBO id → its JSON: the ledger's last copy (None when QBO deleted it), or with `live` every entity read again
-    from QBO, one query per 1000 (API.md §3.2)."""
-    if live:
-        sql = f"SELECT * FROM {entity}" + (f" WHERE {where}" if where else "") + " ORDERBY Id"  # noqa: S608  # nosec B608 (QBO's query language, constants only)
-        return {str(row["Id"]): row for row in qbo_query(connection=connection, sql=sql)}
-    return {
-        entity_id: (None if deleted_at is not None else payload)
-        for entity_id, payload, deleted_at in QuickBooksSync.objects.filter(
-            connection=connection, entity_type=entity
-        ).values_list("entity_id", "payload", "deleted_at")
-    }
-
-
-def sales_reconcile(*, connection: QuickBooksAuth, live: bool = False) -> list[Difference]:
-    """Every linked invoice's total and balance, and every linked contact's balance, against QBO's figures.
-
-    Selector: reads only. Without `live` QBO's figures are the ledger's last copies (no API call); with `live` they
-    are read again (`SELECT * FROM Invoice` and every Customer, active or not, a call per 1000). A contact's balance
-    is its customer's BalanceWithJobs (its jobs' invoices roll up to it, as the customers import writes it).
-    """
-    differences: list[Difference] = []
-    invoices = _qbo_copies(connection=connection, entity=INVOICE, live=live)
-    for invoice in Invoice.objects.exclude(quickbooks_invoice_id=None).order_by("pk"):
-        what = f"invoice {invoice} (QuickBooks {invoice.quickbooks_invoice_id})"
-        data = invoices.get(invoice.quickbooks_invoice_id)
-        if data is None:
-            if invoice.status != InvoiceStatus.VOID:
-                differences.append(Difference(what, "exists", invoice.get_status_display().lower(), "not found"))
-            continue
-        for figure, crm, qbo in (
-            ("total", invoice.total_amount, qbo_money(data.get("TotalAmt"))),
-            ("balance", invoice.balance_due, qbo_money(data.get("Balance"))),
-        ):
-            if q(crm) != qbo:
-                differences.append(Difference(what, figure, str(q(crm)), str(qbo)))
-    customers = _qbo_copies(connection=connection, entity=CUSTOMER, live=live, where="Active IN (true, false)")
-    for contact in Contact.objects.exclude(quickbooks_customer_id=None).order_by("pk"):
-        what = f"contact {contact} (QuickBooks customer {contact.quickbooks_customer_id})"
-        data = customers.get(contact.quickbooks_customer_id)
-        if data is None:
-            differences.append(Difference(what, "exists", "linked", "not found"))
-            continue
-        qbo = qbo_money(data.get("BalanceWithJobs", data.get("Balance")))
-        if q(contact.outstanding_balance) != qbo:
-            differences.append(Difference(what, "balance", str(q(contact.outstanding_balance)), str(qbo)))
-    return differences

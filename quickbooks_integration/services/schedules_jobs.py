@@ -18,20 +18,22 @@ from django.utils import timezone
 
 from crm.models import Contact, Invoice, PaymentStatus
 from crm.services import invoice_payment_status_expression
-from crm.services.contacts import CRM_OWNS_SUMMARY, contacts_financials_recalculate
+from crm.services.contacts import contacts_financials_recalculate
 
 from ..models import QuickBooksAuth, SyncRun
 from .customers import KIND as CUSTOMERS
 from .products import KIND as ITEMS
 from .runs import sync_run_enqueue
+from .sales_pull import KIND_ESTIMATES as ESTIMATES
+from .sales_pull import KIND_INVOICES as INVOICES
+from .sales_pull import KIND_PAYMENTS as PAYMENTS
 
 logger = logging.getLogger(__name__)
 
-# The pull syncs that have a CDC mode, in the order a worker should take them (contacts before what refers to them).
-# Each run picks CDC or a full pull itself (`services/imports.py::import_mode_choose`). The sales pulls (estimates,
-# invoices, payments) are not scheduled yet: they do not yet recognise a document typed in both systems, so on books
-# with a CRM history of their own they would add QBO's copies beside it (issue 11); `quickbooks_sync` runs them.
-SYNCED_KINDS = (CUSTOMERS, ITEMS)
+# The pull syncs that have a CDC mode, in the order a worker should take them: contacts and products before the
+# documents that refer to them, invoices before the payments that pay them. Each run picks CDC or a full pull itself
+# (`services/imports.py::import_mode_choose`).
+SYNCED_KINDS = (CUSTOMERS, ITEMS, ESTIMATES, INVOICES, PAYMENTS)
 # A run in one of these states will still do its work: queueing another beside it would only do it twice.
 UNFINISHED = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING, SyncRun.Status.INTERRUPTED)
 # A run that is, or will be, a full pull: `{"full": True}` until it starts, then `{"mode": "full", ...}`.
@@ -107,18 +109,18 @@ def syncs_full_enqueue(*, kinds: Iterable[str] = SYNCED_KINDS) -> list[SyncRun]:
 @dataclass(frozen=True)
 class FinancialsRefresh:
     invoices_overdue: int  # invoices whose stored payment status turned overdue
-    contacts: int  # contacts whose summary the CRM owns, recalculated
+    contacts: int  # contact summaries recalculated
 
 
 def financials_refresh(*, today: datetime.date | None = None) -> FinancialsRefresh:
-    """Store what time alone changed overnight: invoices now past due, and the CRM-owned contact summaries.
+    """Store what time alone changed overnight: invoices now past due; and, as a safety net, every contact summary.
 
     An invoice's stored `payment_status` is as of its last save (crm/services/documents.py), and a sent, unpaid
     invoice turns overdue with no save at all; pages that list by status derive it live, but filters on the stored
     column, exports and the plan's reports read the column. Only that transition is written here, in one UPDATE:
     every other status follows from money, which `invoice_recalculate` keeps on every change. Summaries go
-    through `contacts_financials_recalculate`, which applies the one rule of who owns them (linked contacts carry
-    QuickBooks' figures, which the customers sync writes).
+    through `contacts_financials_recalculate`, which applies the one rule of who owns the balance (a linked contact
+    carries QuickBooks' BalanceWithJobs, which the customers sync writes).
     """
     today = today or timezone.localdate()
     overdue = (
@@ -127,7 +129,7 @@ def financials_refresh(*, today: datetime.date | None = None) -> FinancialsRefre
         .exclude(payment_status=PaymentStatus.OVERDUE)
         .update(payment_status=PaymentStatus.OVERDUE, updated_at=timezone.now())
     )
-    contact_ids = list(Contact.objects.filter(CRM_OWNS_SUMMARY).order_by("pk").values_list("pk", flat=True))
+    contact_ids = list(Contact.objects.order_by("pk").values_list("pk", flat=True))
     recalculated = 0
     for start in range(0, len(contact_ids), CONTACTS_CHUNK):
         chunk = contact_ids[start : start + CONTACTS_CHUNK]

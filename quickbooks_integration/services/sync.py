@@ -18,7 +18,8 @@ from .runs import RunContext, sync_kind_register, sync_run_enqueue
 
 INITIAL = "initial"
 COUNTED = ("Item", "Customer")
-AFTER_CONNECT = ("customers", "items")  # customers first: matching is what the bookkeeper waits for
+# Customers first (matching is what the bookkeeper waits for), then products, then the documents naming them.
+AFTER_CONNECT = ("customers", "items", "estimates", "invoices", "payments")
 
 
 @sync_kind_register(INITIAL)

@@ -163,8 +163,9 @@ def test_payment_in_another_currency_refused(contact, invoice):
         payment_apply(payment=payment, invoice=invoice, amount=D("10"))
 
 
-def test_a_linked_contacts_summary_is_left_to_quickbooks(contact):
-    """One rule (`CRM_OWNS_SUMMARY`): the CRM recalculates only unlinked contacts, through every entry point."""
+def test_a_linked_contacts_balance_is_left_to_quickbooks(contact):
+    """One rule (`CRM_OWNS_BALANCE`): a linked contact keeps QBO's balance, through every entry point; its sales,
+    last payment and days to pay come from the CRM's documents (pulled ones included) like anyone's."""
     linked = ContactFactory(quickbooks_customer_id="58", outstanding_balance=D("12.34"), total_sales=D("99.00"))
     linked_invoice = InvoiceFactory(contact=linked, items=[("1", "100")], tax_rate=D("0"))
     InvoiceFactory(contact=contact, items=[("1", "70")], tax_rate=D("0"))
@@ -173,10 +174,14 @@ def test_a_linked_contacts_summary_is_left_to_quickbooks(contact):
     )  # → invoice_recalculate → the contact summary
     recalculated = contacts_financials_recalculate(contact_ids=[linked.pk, contact.pk])
     assert contact_financials_recalculate(contact=linked) == linked
-    assert [c.pk for c in recalculated] == [contact.pk]
+    assert sorted(c.pk for c in recalculated) == sorted([contact.pk, linked.pk])
     linked.refresh_from_db()
     contact.refresh_from_db()
-    assert (linked.outstanding_balance, linked.total_sales) == (D("12.34"), D("99.00"))
+    assert (linked.outstanding_balance, linked.total_sales) == (D("12.34"), D("100.00"))
+    assert (linked.last_payment_date, linked.average_days_to_pay) == (
+        linked.payments.get().payment_date,
+        D((linked.payments.get().payment_date - linked_invoice.issue_date).days),
+    )
     assert (contact.outstanding_balance, contact.total_sales) == (D("70.00"), D("70.00"))
 
 

@@ -75,6 +75,7 @@ def test_admin_pages_raise_no_csp_violation_in_chromium(browsing, live_server, d
         "invoice list": reverse("admin:crm_invoice_changelist"),
         "invoice change page": reverse("admin:crm_invoice_change", args=[invoice.pk]),
         "QuickBooks connection": reverse("admin:quickbooks_integration_quickbooksauth_changelist"),
+        "Reconcile with QuickBooks": reverse("admin:quickbooks_integration_reconcile"),
     }
     for name, path in pages.items():
         _visit(page, f"{live_server.url}{path}")

@@ -85,17 +85,27 @@ def test_authorize_refuses_an_unregistered_redirect_uri(emulator, redirect_uri):
     emulator.control.register_redirect_uris("https://app.example/cb")
     client = AuthClient(emulator.client_id, emulator.client_secret, redirect_uri, emulator.discovery_url)
     url = client.get_authorization_url([Scopes.ACCOUNTING])
-    for response in (requests.get(url, allow_redirects=False, timeout=30),
-                     requests.post(url.split("?")[0], data={**dict(urllib.parse.parse_qsl(url.split("?")[1])),
-                                                            "decision": "connect"}, allow_redirects=False, timeout=30)):
+    for response in (
+        requests.get(url, allow_redirects=False, timeout=30),
+        requests.post(
+            url.split("?")[0],
+            data={**dict(urllib.parse.parse_qsl(url.split("?")[1])), "decision": "connect"},
+            allow_redirects=False,
+            timeout=30,
+        ),
+    ):
         assert response.status_code == 400 and "Location" not in response.headers
         assert "redirect_uri" in response.text and 'id="connect"' not in response.text
 
 
 @pytest.mark.parametrize(
     "redirect_uri",
-    ["https://app.example/cb", "http://testserver/quickbooks/callback/", "http://127.0.0.1:8000/quickbooks/callback/",
-     "http://localhost:8000/callback"],
+    [
+        "https://app.example/cb",
+        "http://testserver/quickbooks/callback/",
+        "http://127.0.0.1:8000/quickbooks/callback/",
+        "http://localhost:8000/callback",
+    ],
 )
 def test_authorize_accepts_registered_and_local_redirect_uris(emulator, redirect_uri):
     emulator.control.register_redirect_uris("https://app.example/cb")

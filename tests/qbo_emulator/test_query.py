@@ -29,34 +29,84 @@ def store() -> dict[str, list[dict]]:
     customers = json.loads(SANDBOX_CUSTOMERS.read_text())["Customer"]
     customers.append(
         {
-            "Id": "30", "SyncToken": "0", "domain": "QBO", "sparse": False, "DisplayName": "O'Brien",
-            "GivenName": "Pat", "FamilyName": "O'Brien", "FullyQualifiedName": "O'Brien", "Active": True,
-            "Balance": 0, "MetaData": _meta("2026-01-05T10:00:00Z"),
+            "Id": "30",
+            "SyncToken": "0",
+            "domain": "QBO",
+            "sparse": False,
+            "DisplayName": "O'Brien",
+            "GivenName": "Pat",
+            "FamilyName": "O'Brien",
+            "FullyQualifiedName": "O'Brien",
+            "Active": True,
+            "Balance": 0,
+            "MetaData": _meta("2026-01-05T10:00:00Z"),
         }
     )
     customers.append(
         {
-            "Id": "31", "SyncToken": "2", "domain": "QBO", "sparse": False, "DisplayName": "Gone Fishing (deleted)",
-            "FullyQualifiedName": "Gone Fishing (deleted)", "Active": False, "Balance": 0,
+            "Id": "31",
+            "SyncToken": "2",
+            "domain": "QBO",
+            "sparse": False,
+            "DisplayName": "Gone Fishing (deleted)",
+            "FullyQualifiedName": "Gone Fishing (deleted)",
+            "Active": False,
+            "Balance": 0,
             "MetaData": _meta("2026-01-05T10:00:00-08:00"),
         }
     )
     items = [
-        {"Id": "1", "Name": "Services", "FullyQualifiedName": "Services", "Active": True, "Type": "Service",
-         "UnitPrice": Decimal("0"), "SyncToken": "0", "domain": "QBO", "sparse": False,
-         "MetaData": _meta("2025-01-01T09:00:00-08:00")},
-        {"Id": "2", "Name": "Design", "FullyQualifiedName": "Design", "Active": True, "Type": "Service",
-         "UnitPrice": Decimal("75"), "Sku": "DES-1", "SyncToken": "0", "domain": "QBO", "sparse": False,
-         "MetaData": _meta("2025-01-01T09:00:00-08:00")},
-        {"Id": "3", "Name": "Old Thing (deleted)", "FullyQualifiedName": "Old Thing (deleted)", "Active": False,
-         "Type": "NonInventory", "UnitPrice": Decimal("9.5"), "SyncToken": "1", "domain": "QBO", "sparse": False,
-         "MetaData": _meta("2025-01-01T09:00:00-08:00")},
+        {
+            "Id": "1",
+            "Name": "Services",
+            "FullyQualifiedName": "Services",
+            "Active": True,
+            "Type": "Service",
+            "UnitPrice": Decimal("0"),
+            "SyncToken": "0",
+            "domain": "QBO",
+            "sparse": False,
+            "MetaData": _meta("2025-01-01T09:00:00-08:00"),
+        },
+        {
+            "Id": "2",
+            "Name": "Design",
+            "FullyQualifiedName": "Design",
+            "Active": True,
+            "Type": "Service",
+            "UnitPrice": Decimal("75"),
+            "Sku": "DES-1",
+            "SyncToken": "0",
+            "domain": "QBO",
+            "sparse": False,
+            "MetaData": _meta("2025-01-01T09:00:00-08:00"),
+        },
+        {
+            "Id": "3",
+            "Name": "Old Thing (deleted)",
+            "FullyQualifiedName": "Old Thing (deleted)",
+            "Active": False,
+            "Type": "NonInventory",
+            "UnitPrice": Decimal("9.5"),
+            "SyncToken": "1",
+            "domain": "QBO",
+            "sparse": False,
+            "MetaData": _meta("2025-01-01T09:00:00-08:00"),
+        },
     ]
     invoices = [
-        {"Id": str(100 + n), "DocNumber": str(1001 + n), "TxnDate": f"2026-0{1 + n % 9}-15",
-         "CustomerRef": {"value": str(1 + n % 5), "name": "x"}, "TotalAmt": Decimal(amount),
-         "Balance": Decimal(amount) if n % 2 else Decimal("0"), "SyncToken": "0", "domain": "QBO", "sparse": False,
-         "MetaData": _meta(created)}
+        {
+            "Id": str(100 + n),
+            "DocNumber": str(1001 + n),
+            "TxnDate": f"2026-0{1 + n % 9}-15",
+            "CustomerRef": {"value": str(1 + n % 5), "name": "x"},
+            "TotalAmt": Decimal(amount),
+            "Balance": Decimal(amount) if n % 2 else Decimal("0"),
+            "SyncToken": "0",
+            "domain": "QBO",
+            "sparse": False,
+            "MetaData": _meta(created),
+        }
         for n, (amount, created) in enumerate(
             [
                 ("85.00", "2026-01-15T09:00:00-08:00"),
@@ -90,8 +140,9 @@ def test_customer_all(rows_for, store):
     assert qr["startPosition"] == 1 and qr["maxResults"] == 30 == len(qr["Customer"])  # the inactive row is hidden
     # QBO's default order: FullyQualifiedName, jobs right after their parent (the recorded sandbox listing order).
     recorded = [c["Id"] for c in json.loads(SANDBOX_CUSTOMERS.read_text())["Customer"]]
-    recorded_order = sorted(recorded, key=lambda i: next(c["FullyQualifiedName"] for c in store["Customer"]
-                                                         if c["Id"] == i).split(":"))
+    recorded_order = sorted(
+        recorded, key=lambda i: next(c["FullyQualifiedName"] for c in store["Customer"] if c["Id"] == i).split(":")
+    )
     assert [i for i in ids(body) if i != "30"] == recorded_order
     assert ids(body).index("8") == ids(body).index("7") + 1 and ids(body).index("9") == ids(body).index("8") + 1
 
@@ -106,8 +157,12 @@ def test_item_all_with_sku(rows_for):
 def test_filter_with_escaped_quote(rows_for):
     body = run_query("SELECT * FROM Customer WHERE Active = True AND DisplayName = 'O\\'Brien'", rows_for)
     assert ids(body) == ["30"]
-    assert run_query("select * from customer where displayname = 'o\\'brien'", rows_for)["QueryResponse"][
-        "Customer"][0]["DisplayName"] == "O'Brien"
+    assert (
+        run_query("select * from customer where displayname = 'o\\'brien'", rows_for)["QueryResponse"]["Customer"][0][
+            "DisplayName"
+        ]
+        == "O'Brien"
+    )
 
 
 def test_filter_order_and_paging(rows_for):
@@ -149,7 +204,10 @@ def test_count(rows_for):
 def test_all_order_by_with_space(rows_for):
     body = run_query("SELECT * FROM Customer ORDER BY DisplayName DESC STARTPOSITION 1 MAXRESULTS 3", rows_for)
     assert [c["DisplayName"] for c in body["QueryResponse"]["Customer"]] == [
-        "Weiskopf Consulting", "Wedding Planning by Whitney", "Video Games by Dan"]
+        "Weiskopf Consulting",
+        "Wedding Planning by Whitney",
+        "Video Games by Dan",
+    ]
 
 
 # ------------------------------------------------------------------------------------------------- semantics
@@ -186,21 +244,34 @@ def test_like_wildcards(rows_for):
     assert names("SELECT * FROM Customer WHERE DisplayName LIKE 'Red_Rock%'") == []  # only % is a wildcard
     assert len(names("SELECT * FROM Customer WHERE DisplayName LIKE '%'")) == 30
     assert names("SELECT * FROM Customer WHERE DisplayName LIKE '%\\'%' ORDERBY Id") == [
-        "Amy's Bird Sanctuary", "Bill's Windsurf Shop", "Jeff's Jalopies", "Pye's Cakes", "O'Brien"]
+        "Amy's Bird Sanctuary",
+        "Bill's Windsurf Shop",
+        "Jeff's Jalopies",
+        "Pye's Cakes",
+        "O'Brien",
+    ]
 
 
 def test_numbers_compare_numerically(rows_for):
     big = ids(run_query("SELECT * FROM Customer WHERE Balance > 300 ORDERBY Balance DESC", rows_for))
     assert big == ["18", "1", "10", "13", "26", "29", "24", "17"]
-    assert ids(run_query("SELECT * FROM Invoice WHERE TotalAmt > '300.00' ORDERBY TotalAmt", rows_for),
-               "Invoice") == ["105", "102"]
-    assert ids(run_query("SELECT * FROM Invoice WHERE TotalAmt >= 300 ORDERBY TotalAmt", rows_for),
-               "Invoice") == ["101", "105", "102"]
+    assert ids(run_query("SELECT * FROM Invoice WHERE TotalAmt > '300.00' ORDERBY TotalAmt", rows_for), "Invoice") == [
+        "105",
+        "102",
+    ]
+    assert ids(run_query("SELECT * FROM Invoice WHERE TotalAmt >= 300 ORDERBY TotalAmt", rows_for), "Invoice") == [
+        "101",
+        "105",
+        "102",
+    ]
     assert ids(run_query("SELECT * FROM Invoice WHERE TotalAmt <= 9.00", rows_for), "Invoice") == ["104"]
     assert ids(run_query("SELECT * FROM Invoice WHERE TotalAmt = 1000.50", rows_for), "Invoice") == ["102"]
     assert ids(run_query("SELECT * FROM Customer WHERE Balance = 85", rows_for)) == ["2", "9"]
     assert ids(run_query("SELECT * FROM Invoice WHERE Balance > 0 ORDERBY Id", rows_for), "Invoice") == [
-        "101", "103", "105"]
+        "101",
+        "103",
+        "105",
+    ]
 
 
 def test_datetimes_compare_as_instants(rows_for):
@@ -239,10 +310,12 @@ def test_active_filtering(rows_for):
 
 def test_reference_and_nested_values(rows_for):
     assert ids(run_query("SELECT * FROM Customer WHERE ParentRef = '7'", rows_for)) == ["8", "9"]
-    assert ids(run_query("SELECT * FROM Invoice WHERE CustomerRef = '2' ORDERBY Id", rows_for), "Invoice") == [
-        "101"]
+    assert ids(run_query("SELECT * FROM Invoice WHERE CustomerRef = '2' ORDERBY Id", rows_for), "Invoice") == ["101"]
     assert ids(run_query("SELECT * FROM Invoice WHERE CustomerRef IN ('1', '3')", rows_for), "Invoice") == [
-        "100", "102", "105"]
+        "100",
+        "102",
+        "105",
+    ]
     sql = "SELECT * FROM Customer WHERE PrimaryEmailAddr.Address = 'birds@intuit.com'"
     assert ids(run_query(sql, rows_for)) == ["1"]
 
@@ -251,7 +324,11 @@ def test_multiple_sort_keys_and_clause_order(rows_for):
     sql = "SELECT * FROM Customer MAXRESULTS 4 ORDERBY Balance DESC, DisplayName STARTPOSITION 2 WHERE Balance > 0"
     body = run_query(sql, rows_for)
     assert [c["DisplayName"] for c in body["QueryResponse"]["Customer"]] == [
-        "Amy's Bird Sanctuary", "Geeta Kalapatapu", "John Melton", "Travis Waldron"]
+        "Amy's Bird Sanctuary",
+        "Geeta Kalapatapu",
+        "John Melton",
+        "Travis Waldron",
+    ]
     sql = "SELECT * FROM Customer WHERE Balance = 85 ORDERBY Balance, DisplayName ASC"
     assert ids(run_query(sql, rows_for)) == ["9", "2"]  # "55 Twin Lane" < "Bill's Windsurf Shop"
 
@@ -273,7 +350,8 @@ def test_rows_are_not_mutated_and_results_are_copies(store, rows_for):
     body["QueryResponse"]["Customer"][0]["BillAddr"]["City"] = "Elsewhere"
     body["QueryResponse"]["Customer"][0]["DisplayName"] = "Changed"
     run_query("SELECT Id, BillAddr FROM Customer ORDERBY Balance DESC", rows_for)["QueryResponse"]["Customer"][0][
-        "BillAddr"]["Line1"] = "x"
+        "BillAddr"
+    ]["Line1"] = "x"
     assert store == before
 
 
@@ -291,12 +369,16 @@ def test_canonical_entity():
 
 
 def test_parse_structure():
-    query = parse("select Id, MetaData.CreateTime from invoice where TotalAmt >= 5 and CustomerRef in ('1','2') "
-                  "order by TxnDate desc, Id maxresults 10 startposition 3")
+    query = parse(
+        "select Id, MetaData.CreateTime from invoice where TotalAmt >= 5 and CustomerRef in ('1','2') "
+        "order by TxnDate desc, Id maxresults 10 startposition 3"
+    )
     assert query.entity == "Invoice" and not query.count
     assert query.fields == (("Id",), ("MetaData", "CreateTime"))
     assert [(c.path, c.op, c.values) for c in query.where] == [
-        (("TotalAmt",), ">=", (Decimal(5),)), (("CustomerRef",), "in", ("1", "2"))]
+        (("TotalAmt",), ">=", (Decimal(5),)),
+        (("CustomerRef",), "in", ("1", "2")),
+    ]
     assert query.order_by == [(("TxnDate",), True), (("Id",), False)]
     assert (query.start_position, query.max_results) == (3, 10)
     assert parse("SELECT * FROM Customer").max_results == 100
@@ -374,8 +456,16 @@ _rows = st.lists(
 
 def _make(rows: list[tuple[str, Decimal, bool]]) -> list[dict]:
     return [
-        {"Id": str(i + 1), "SyncToken": "0", "domain": "QBO", "sparse": False, "DisplayName": name,
-         "FullyQualifiedName": name, "Balance": balance, "Active": active}
+        {
+            "Id": str(i + 1),
+            "SyncToken": "0",
+            "domain": "QBO",
+            "sparse": False,
+            "DisplayName": name,
+            "FullyQualifiedName": name,
+            "Balance": balance,
+            "Active": active,
+        }
         for i, (name, balance, active) in enumerate(rows)
     ]
 
@@ -389,13 +479,15 @@ def _quote(text: str) -> str:
 def test_like_and_equals_results_are_the_matching_subset(rows, needle):
     data = _make(rows)
     everything = {r["Id"] for r in data}
-    like = run_query(f"SELECT * FROM Customer WHERE DisplayName LIKE '%{_quote(needle)}%' AND Active IN (true, "
-                     "false) MAXRESULTS 1000", lambda e: data)
+    like = run_query(
+        f"SELECT * FROM Customer WHERE DisplayName LIKE '%{_quote(needle)}%' AND Active IN (true, "
+        "false) MAXRESULTS 1000",
+        lambda e: data,
+    )
     got = set(ids(like))
     assert got <= everything
     assert got == {r["Id"] for r in data if needle.casefold() in r["DisplayName"].casefold()}
-    equal = run_query(f"SELECT * FROM Customer WHERE DisplayName = '{_quote(needle)}' MAXRESULTS 1000",
-                      lambda e: data)
+    equal = run_query(f"SELECT * FROM Customer WHERE DisplayName = '{_quote(needle)}' MAXRESULTS 1000", lambda e: data)
     got = set(ids(equal))
     assert got <= everything
     if needle.strip():
@@ -406,16 +498,20 @@ def test_like_and_equals_results_are_the_matching_subset(rows, needle):
 @given(rows=_rows, descending=st.booleans())
 def test_ordering_is_sorted(rows, descending):
     data = _make(rows)
-    body = run_query(f"SELECT * FROM Customer ORDERBY Balance {'DESC' if descending else 'ASC'} MAXRESULTS 1000",
-                     lambda e: data)
+    body = run_query(
+        f"SELECT * FROM Customer ORDERBY Balance {'DESC' if descending else 'ASC'} MAXRESULTS 1000", lambda e: data
+    )
     balances = [r["Balance"] for r in body["QueryResponse"].get("Customer", [])]
     assert balances == sorted(balances, reverse=descending)
     assert len(balances) == sum(1 for r in data if r["Active"])
 
 
 @settings(max_examples=100, deadline=None, database=None)
-@given(rows=_rows, page=st.integers(min_value=1, max_value=7), order=st.sampled_from(["", "ORDERBY Balance",
-                                                                                        "ORDER BY DisplayName DESC"]))
+@given(
+    rows=_rows,
+    page=st.integers(min_value=1, max_value=7),
+    order=st.sampled_from(["", "ORDERBY Balance", "ORDER BY DisplayName DESC"]),
+)
 def test_paging_partitions_the_rows(rows, page, order):
     data = _make(rows)
     full = ids(run_query(f"SELECT * FROM Customer {order} MAXRESULTS 1000", lambda e: data))

@@ -25,9 +25,18 @@ REPLAYED = [r for r in VCR + THREADS if "kept" not in r]
 
 #: Recorded values that depend on what else that sandbox held in 2020 (41 customers, of which 12 were added by the
 #: recording project's own tests): the shape and status are compared, these values are not.
-SANDBOX_STATE_DIFFERS = {"all/customers#0", "all/customers#1", "error/400#0", "create/invoice#0", "delete/invoice#0",
-                         "void/invoice#0", "void/invoice#1", "create/customer#0", "update/customer#0",
-                         "update/customer#1"}
+SANDBOX_STATE_DIFFERS = {
+    "all/customers#0",
+    "all/customers#1",
+    "error/400#0",
+    "create/invoice#0",
+    "delete/invoice#0",
+    "void/invoice#0",
+    "void/invoice#1",
+    "create/customer#0",
+    "update/customer#0",
+    "update/customer#1",
+}
 
 
 def merged_shape(value: Any) -> Any:
@@ -149,8 +158,10 @@ def test_recorded_interaction_replays_with_the_same_status_and_shape(api, setup_
         real_items = record["shape"]["BatchItemResponse"][0]
         for item in ours["BatchItemResponse"]:
             _compare({k: v for k, v in real_items.items() if k in item}, merged_shape(item), "$.item")
-        assert "Vendor" in ours["BatchItemResponse"][0] and ours["BatchItemResponse"][1]["Fault"]["Error"][0][
-            "code"] == "610"
+        assert (
+            "Vendor" in ours["BatchItemResponse"][0]
+            and ours["BatchItemResponse"][1]["Fault"]["Error"][0]["code"] == "610"
+        )
         return
     _compare(record["shape"], merged_shape(ours), "$")
     _compare_facts(record, ours)

@@ -20,19 +20,53 @@ TODAY = dt.date(2026, 11, 25)
 PEOPLE = Path(__file__).resolve().parents[2] / "fixtures/demo/people.json"
 NAME_LISTS = ("Term", "TaxCode", "TaxRate", "Account", "PaymentMethod", "Item", "Customer", "Vendor", "Employee")
 SANDBOX_CUSTOMERS = {  # API.md §9 (the recorded sandbox listing)
-    "1": "Amy's Bird Sanctuary", "2": "Bill's Windsurf Shop", "3": "Cool Cars", "4": "Diego Rodriguez",
-    "5": "Dukes Basketball Camp", "6": "Dylan Sollfrank", "7": "Freeman Sporting Goods", "8": "0969 Ocean View Road",
-    "9": "55 Twin Lane", "10": "Geeta Kalapatapu", "11": "Gevelber Photography", "12": "Jeff's Jalopies",
-    "13": "John Melton", "14": "Kate Whelan", "15": "Pye's Cakes", "16": "Kookies by Kathy", "17": "Mark Cho",
-    "18": "Paulsen Medical Supplies", "19": "Rago Travel Agency", "20": "Red Rock Diner",
-    "21": "Rondonuwu Fruit and Vegi", "22": "Shara Barnett", "23": "Barnett Design", "24": "Sonnenschein Family Store",
-    "25": "Sushi by Katsuyuki", "26": "Travis Waldron", "27": "Video Games by Dan", "28": "Wedding Planning by Whitney",
+    "1": "Amy's Bird Sanctuary",
+    "2": "Bill's Windsurf Shop",
+    "3": "Cool Cars",
+    "4": "Diego Rodriguez",
+    "5": "Dukes Basketball Camp",
+    "6": "Dylan Sollfrank",
+    "7": "Freeman Sporting Goods",
+    "8": "0969 Ocean View Road",
+    "9": "55 Twin Lane",
+    "10": "Geeta Kalapatapu",
+    "11": "Gevelber Photography",
+    "12": "Jeff's Jalopies",
+    "13": "John Melton",
+    "14": "Kate Whelan",
+    "15": "Pye's Cakes",
+    "16": "Kookies by Kathy",
+    "17": "Mark Cho",
+    "18": "Paulsen Medical Supplies",
+    "19": "Rago Travel Agency",
+    "20": "Red Rock Diner",
+    "21": "Rondonuwu Fruit and Vegi",
+    "22": "Shara Barnett",
+    "23": "Barnett Design",
+    "24": "Sonnenschein Family Store",
+    "25": "Sushi by Katsuyuki",
+    "26": "Travis Waldron",
+    "27": "Video Games by Dan",
+    "28": "Wedding Planning by Whitney",
     "29": "Weiskopf Consulting",
 }
 SANDBOX_BALANCES = {
-    "1": "639.00", "2": "85.00", "9": "85.00", "10": "629.10", "12": "81.00", "13": "450.00", "16": "75.00",
-    "17": "314.28", "18": "954.75", "20": "226.00", "21": "78.60", "23": "274.50", "24": "362.07", "25": "160.00",
-    "26": "414.72", "29": "375.00",
+    "1": "639.00",
+    "2": "85.00",
+    "9": "85.00",
+    "10": "629.10",
+    "12": "81.00",
+    "13": "450.00",
+    "16": "75.00",
+    "17": "314.28",
+    "18": "954.75",
+    "20": "226.00",
+    "21": "78.60",
+    "23": "274.50",
+    "24": "362.07",
+    "25": "160.00",
+    "26": "414.72",
+    "29": "375.00",
 }
 
 
@@ -82,7 +116,12 @@ def test_shape_and_common_fields(seeds, name):
     prefs = seed["entities"]["Preferences"][0]
     assert prefs["SalesFormsPrefs"]["DefaultTerms"]["value"] == "3" and prefs["SalesFormsPrefs"]["CustomTxnNumbers"]
     assert [(t["Id"], t["Name"], t["DueDays"]) for t in seed["entities"]["Term"]] == [
-        ("1", "Due on receipt", 0), ("2", "Net 15", 15), ("3", "Net 30", 30), ("4", "Net 60", 60), ("5", "Net 10", 10)]
+        ("1", "Due on receipt", 0),
+        ("2", "Net 15", 15),
+        ("3", "Net 30", 30),
+        ("4", "Net 60", 60),
+        ("5", "Net 10", 10),
+    ]
     assert {t["Id"] for t in seed["entities"]["TaxCode"]} == {"TAX", "NON", "2"}
     assert {p["Name"] for p in seed["entities"]["PaymentMethod"]} >= {"Cash", "Check", "Visa", "MasterCard"}
     assert next(p for p in seed["entities"]["PaymentMethod"] if p["Id"] == "2")["Name"] == "Check"
@@ -154,8 +193,10 @@ def test_transaction_amounts(seeds, name):
                 assert line["Amount"] == q(detail["Qty"] * detail["UnitPrice"])
                 assert line["DetailType"] == "SalesItemLineDetail"
             tax = txn["TxnTaxDetail"]
-            taxable = sum((ln["Amount"] for ln in txn["Line"]
-                           if ln["SalesItemLineDetail"]["TaxCodeRef"]["value"] == "TAX"), Decimal(0))
+            taxable = sum(
+                (ln["Amount"] for ln in txn["Line"] if ln["SalesItemLineDetail"]["TaxCodeRef"]["value"] == "TAX"),
+                Decimal(0),
+            )
             if taxable:
                 rate = tax["TaxLine"][0]["TaxLineDetail"]["TaxPercent"]
                 assert tax["TotalTax"] == q(taxable * rate / 100) == tax["TaxLine"][0]["Amount"]
@@ -165,8 +206,9 @@ def test_transaction_amounts(seeds, name):
     for payment in entities["Payment"]:
         assert isinstance(payment["TotalAmt"], Decimal) and payment["TotalAmt"] > 0
         assert payment["TotalAmt"] == sum(line["Amount"] for line in payment["Line"])
-        assert payment["TxnDate"] >= min(invoices[x["TxnId"]]["TxnDate"] for ln in payment["Line"]
-                                         for x in ln["LinkedTxn"])
+        assert payment["TxnDate"] >= min(
+            invoices[x["TxnId"]]["TxnDate"] for ln in payment["Line"] for x in ln["LinkedTxn"]
+        )
         for line in payment["Line"]:
             for link in line["LinkedTxn"]:
                 applied[link["TxnId"]] += line["Amount"]
@@ -199,8 +241,9 @@ def test_unknown_seed():
 
 def test_display_names_unique_across_customers_vendors_employees(seeds):
     for seed in seeds.values():
-        names = [o["DisplayName"].lower() for kind in ("Customer", "Vendor", "Employee")
-                 for o in seed["entities"][kind]]
+        names = [
+            o["DisplayName"].lower() for kind in ("Customer", "Vendor", "Employee") for o in seed["entities"][kind]
+        ]
         assert len(names) == len(set(names))
         ids = [o["Id"] for kind in ("Customer", "Vendor", "Employee") for o in seed["entities"][kind]]
         assert len(ids) == len(set(ids))
@@ -214,7 +257,10 @@ def test_sandbox_customers(seeds):
     assert {i: c["DisplayName"] for i, c in customers.items()} == SANDBOX_CUSTOMERS
     amy = customers["1"]
     assert (amy["GivenName"], amy["FamilyName"], amy["PrimaryEmailAddr"]["Address"]) == (
-        "Amy", "Lauterbach", "Birds@Intuit.com")
+        "Amy",
+        "Lauterbach",
+        "Birds@Intuit.com",
+    )
     assert amy["BillAddr"]["Line1"] == "4581 Finch St." and amy["Taxable"] is True
     assert customers["5"]["DefaultTaxCodeRef"]["value"] == "2" and customers["5"]["BillAddr"]["City"] == "Tucson"
     for job, parent in (("8", "7"), ("9", "7"), ("23", "22")):
@@ -254,17 +300,34 @@ def test_sandbox_names_lists(seeds):
     assert by_id["30"]["PrimaryEmailAddr"] == {"Address": "Books@Intuit.com"} and by_id["30"]["AcctNum"] == "1345"
     assert by_id["31"]["Vendor1099"] is True and by_id["31"]["Balance"] == Decimal("241.23")
     assert (vendors["30"], vendors["41"], vendors["46"], vendors["48"], vendors["56"], vendors["57"]) == (
-        "Books by Bessie", "Hicks Hardware", "Norton Lumber and Building Materials", "PG&E", "Bob's Burger Joint",
-        "Squeaky Kleen Car Wash")
+        "Books by Bessie",
+        "Hicks Hardware",
+        "Norton Lumber and Building Materials",
+        "PG&E",
+        "Bob's Burger Joint",
+        "Squeaky Kleen Car Wash",
+    )
     assert vendors["52"] == "Tony Rondonuwu"
     employees = {e["Id"]: e for e in entities["Employee"]}
     assert {i: e["DisplayName"] for i, e in employees.items()} == {"54": "John Johnson", "55": "Emily Platt (deleted)"}
     assert employees["55"]["Active"] is False and employees["54"]["HiredDate"] == "2015-09-08"
     assert {a["Id"]: a["Active"] for a in entities["Account"]}["5"] is False
     items = {i["Id"]: i for i in entities["Item"]}
-    confirmed = {"1": "Services", "2": "Hours", "3": "Concrete", "4": "Design", "5": "Rock Fountain",
-                 "7": "Installation", "8": "Lighting", "9": "Maintenance & Repair", "10": "Pest Control", "11": "Pump",
-                 "13": "Rocks", "16": "Sprinkler Heads", "17": "Sprinkler Pipes"}
+    confirmed = {
+        "1": "Services",
+        "2": "Hours",
+        "3": "Concrete",
+        "4": "Design",
+        "5": "Rock Fountain",
+        "7": "Installation",
+        "8": "Lighting",
+        "9": "Maintenance & Repair",
+        "10": "Pest Control",
+        "11": "Pump",
+        "13": "Rocks",
+        "16": "Sprinkler Heads",
+        "17": "Sprinkler Pipes",
+    }
     assert {i: items[i]["Name"] for i in confirmed} == confirmed
     assert items["4"]["UnitPrice"] == 75 and items["5"]["UnitPrice"] == 275 and items["7"]["UnitPrice"] == 50
     assert items["10"]["UnitPrice"] == 35 and items["10"]["IncomeAccountRef"]["value"] == "54"
@@ -320,7 +383,8 @@ def test_demo_customers_come_from_people_with_the_mismatches(seeds):
     ids = {c["Id"]: c for c in customers}
     assert jobs and all(ids[j["ParentRef"]["value"]]["Job"] is False for j in jobs)
     typos = [
-        c for c in top
+        c
+        for c in top
         if any(_digits(c[k]["FreeFormNumber"]) in by_phone for k in ("PrimaryPhone", "Mobile") if k in c)
         and all((c["GivenName"], c["FamilyName"]) != (p["first_name"], p["last_name"]) for p in people)
     ]
@@ -376,7 +440,7 @@ def test_customers_100000():
     own = load_seed("demo", today=TODAY)["entities"]
     highest = max(int(o["Id"]) for kind in ("Customer", "Vendor", "Employee") for o in own[kind])
     assert customers[: len(own["Customer"])] == own["Customer"]
-    assert all(int(c["Id"]) > highest for c in customers[len(own["Customer"]):])
+    assert all(int(c["Id"]) > highest for c in customers[len(own["Customer"]) :])
     generated = customers[-1]
     assert generated["Active"] is True and generated["PrimaryPhone"]["FreeFormNumber"]
     assert generated["MetaData"] is not customers[-2]["MetaData"]  # no shared mutable parts
@@ -394,5 +458,7 @@ def test_customers_fewer_or_more_keeps_references_valid(name, count):
         assert all(t["CustomerRef"]["value"] in customer_ids for t in entities[kind])
     assert all(link["TxnId"] in estimate_ids for i in entities["Invoice"] for link in i["LinkedTxn"])
     assert all(x["TxnId"] in invoice_ids for p in entities["Payment"] for ln in p["Line"] for x in ln["LinkedTxn"])
-    assert all(c.get("ParentRef", {"value": next(iter(customer_ids), "")})["value"] in customer_ids
-               for c in entities["Customer"])
+    assert all(
+        c.get("ParentRef", {"value": next(iter(customer_ids), "")})["value"] in customer_ids
+        for c in entities["Customer"]
+    )

@@ -121,7 +121,7 @@ def test_link_copies_financials_fills_empty_details_and_records_conflicts(connec
     assert contact.quickbooks_sync_token == "0"
     assert contact.customer_type == CustomerType.CUSTOMER
     assert contact.payment_terms == "Net 30"
-    assert contact.tax_exempt is True
+    assert contact.tax_exempt is False, "Taxable: false with no exemption reason is QBO's default, not an exemption"
     assert contact.outstanding_balance == Decimal("85.00")
     assert contact.credit_limit == Decimal("500.00"), "QBO's API has no credit limit: the CRM's stays"
     # empty CRM details are filled from QBO; the same phone in another format is no conflict

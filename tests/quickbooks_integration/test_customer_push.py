@@ -12,16 +12,14 @@ from crm.models import Contact
 from quickbooks_integration.models import AuditEvent, ContactConflict, MatchCandidate, QuickBooksSync, SyncFailure
 from quickbooks_integration.qbo.client import qbo_create, qbo_query, qbo_read, qbo_update
 from quickbooks_integration.services.customer_links import customer_link
+from quickbooks_integration.services.customer_payload import customer_payload_from_contact, phone_variants
 from quickbooks_integration.services.customer_push import (
     KIND_CREATE,
-    KIND_UPDATE,
     PushError,
     contact_push_create,
-    contact_push_update,
     contacts_push_create,
-    customer_payload_from_contact,
-    phone_variants,
 )
+from quickbooks_integration.services.customer_update import KIND_UPDATE, contact_push_update
 from quickbooks_integration.services.failures import failure_retry
 from quickbooks_integration.services.match_review import customer_json, match_candidate_reject
 from quickbooks_integration.services.mirror import mirror_apply

@@ -41,7 +41,7 @@ def _webhook(client, connection, customer_id: str, operation: str, capture) -> N
 def test_a_change_in_quickbooks_enriches_the_linked_contact(client, imported, django_capture_on_commit_callbacks):
     contact = Contact.objects.get(quickbooks_customer_id="1")
     assert contact.tax_exempt is False
-    updated = _sparse(imported, "1", Taxable=False)
+    updated = _sparse(imported, "1", Taxable=False, TaxExemptionReasonId="5")
 
     _webhook(client, imported, "1", "Update", django_capture_on_commit_callbacks)
 

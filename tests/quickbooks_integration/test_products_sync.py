@@ -32,8 +32,8 @@ from quickbooks_integration.services.products import (
     item_payload_from_product,
     items_import_run,
     product_fields_from_item,
-    products_push,
 )
+from quickbooks_integration.services.products_push import products_push
 from quickbooks_integration.tasks import webhook_events_process_task
 from tests.crm.factories import UserFactory
 

@@ -21,18 +21,16 @@ from quickbooks_integration.models import QuickBooksSync, SyncFailure, SyncRun
 from quickbooks_integration.qbo.client import qbo_batch, qbo_call, qbo_create, qbo_read, qbo_update
 from quickbooks_integration.services.customers import customers_import_run
 from quickbooks_integration.services.products import items_import_run
-from quickbooks_integration.services.sales_pull import (
+from quickbooks_integration.services.sales_mapping import (
     document_is_voided,
     document_lines_from_qbo,
     document_tax_rate,
-    estimates_import_run,
     invoice_fields_from_qbo,
-    invoices_import_run,
     payment_applications_from_qbo,
     payment_fields_from_qbo,
-    payments_import_run,
     quote_fields_from_estimate,
 )
+from quickbooks_integration.services.sales_pull import estimates_import_run, invoices_import_run, payments_import_run
 from quickbooks_integration.tasks import webhook_events_process_task
 
 pytestmark = pytest.mark.django_db
@@ -173,35 +171,23 @@ def test_full_pull_links_documents_to_contacts_and_quotes_and_applies_payments(c
         assert run.api_calls == 2
         assert run.stats["failed"] == 0 and run.stats["unlinked_customer"] == 0
     assert emulator.control.count("/query") == 6
-    # Every CRM invoice equals QBO's total and balance to the cent, except where the CRM's own rule disagrees:
-    # QBO charged tax to a customer whose Taxable is false, which the customers import maps to a tax-exempt
-    # contact (customer_links), so the CRM computes no tax. Each of those is an open total failure, never silent.
-    ledger = {e.entity_id: e.payload for e in QuickBooksSync.objects.filter(entity_type="Invoice")}
-    disagree = set()
+    # Every CRM invoice and quote equals QBO's total (and balance) to the cent. The sandbox taxes customers whose
+    # Taxable is false: that flag alone is no exemption (customer_links), so the CRM charges the same tax.
+    ledger = {e.entity_id: e.payload for e in QuickBooksSync.objects.filter(entity_type__in=["Invoice", "Estimate"])}
     for invoice in Invoice.objects.select_related("contact"):
         data = ledger[invoice.quickbooks_invoice_id]
-        qbo_tax = Decimal(str(data["TxnTaxDetail"]["TotalTax"]))
-        if invoice.contact.tax_exempt and qbo_tax:
-            disagree.add(invoice.pk)
-            assert invoice.total_amount == Decimal(str(data["TotalAmt"])).quantize(Decimal("0.01")) - qbo_tax
-            continue
         assert invoice.total_amount == Decimal(str(data["TotalAmt"])).quantize(Decimal("0.01"))
         assert invoice.balance_due == Decimal(str(data["Balance"])).quantize(Decimal("0.01"))
-    open_totals = SyncFailure.objects.filter(kind="invoice_total", resolved_at__isnull=True)
-    assert {int(pk) for pk in open_totals.values_list("object_id", flat=True)} == disagree
-    assert len(disagree) == runs["invoices"].stats["total_mismatch"] == 5
-    assert runs["estimates"].stats["total_mismatch"] == 3
-    assert (
-        not SyncFailure.objects.filter(resolved_at__isnull=True)
-        .exclude(kind__in=["invoice_total", "estimate_total"])
-        .exists()
-    )
+    for quote in Quote.objects.all():
+        assert quote.total_amount == Decimal(str(ledger[quote.quickbooks_estimate_id]["TotalAmt"])), quote
+    assert runs["invoices"].stats["total_mismatch"] == runs["estimates"].stats["total_mismatch"] == 0
+    assert not SyncFailure.objects.filter(resolved_at__isnull=True).exists()
     # Invoice 1037 (Sonnenschein, 362.07 in QBO) came from estimate 100: linked to its quote.
     invoice = Invoice.objects.get(quickbooks_invoice_id="130")
     quote = Quote.objects.get(quickbooks_estimate_id="100")
     assert invoice.quote_id == quote.pk and invoice.contact == _contact_of("24") == quote.contact
     assert invoice.subtotal == Decimal("335.25") and invoice.tax_rate == Decimal("8.0000")
-    assert "362.07" in open_totals.get(object_id=str(invoice.pk)).message
+    assert invoice.total_amount == Decimal("362.07")
     assert quote.status == QuoteStatus.CONVERTED and quote.subtotal  # Closed: invoice 1037 was made from it
     assert quote.subtotal == Decimal("325.75")
     assert invoice.items.filter(product__quickbooks_item_id="5").get().line_total == Decimal("275.00")

@@ -25,7 +25,7 @@ from quickbooks_integration.tasks import financials_refresh_task, syncs_changes_
 from tests.crm.factories import ContactFactory, InvoiceFactory, PaymentFactory
 
 pytestmark = pytest.mark.django_db
-KINDS = ("customers", "items")
+KINDS = ("customers", "items", "estimates", "invoices", "payments")
 
 
 def _runs(connection: QuickBooksAuth, kind: str):
@@ -106,7 +106,13 @@ def test_a_change_no_webhook_announced_is_caught_by_the_next_changes_run(
     qbo_update(  # no webhook is configured: only CDC can tell the CRM
         connection=connected,
         entity="Customer",
-        payload={"Id": "1", "SyncToken": current["SyncToken"], "sparse": True, "Taxable": False},
+        payload={
+            "Id": "1",
+            "SyncToken": current["SyncToken"],
+            "sparse": True,
+            "Taxable": False,
+            "TaxExemptionReasonId": "5",
+        },
         request_id=str(uuid.uuid4()),
     )
 

@@ -121,7 +121,8 @@ def stack(connected: QuickBooksAuth, emulator: RunningEmulator, tmp_path) -> Ite
 def _taxable_false(connection: QuickBooksAuth, customer_id: str) -> dict:
     """Make the customer tax-exempt in QuickBooks, as a bookkeeper would there (QBO owns the exemption)."""
     current = qbo_read(connection=connection, entity="Customer", entity_id=customer_id)
-    payload = {"Id": customer_id, "SyncToken": current["SyncToken"], "sparse": True, "Taxable": False}
+    exemption = {"Taxable": False, "TaxExemptionReasonId": "5"}  # 5: a charitable organization
+    payload = {"Id": customer_id, "SyncToken": current["SyncToken"], "sparse": True, **exemption}
     return qbo_update(connection=connection, entity="Customer", payload=payload, request_id=str(uuid.uuid4()))
 
 

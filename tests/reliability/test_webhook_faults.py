@@ -135,7 +135,7 @@ def test_a_replayed_webhook_is_stored_once_and_changes_nothing(client, imported,
     connection = imported
     before = contact_row("1")
     assert before["tax_exempt"] is False
-    updated = sparse(connection, "1", Taxable=False)
+    updated = sparse(connection, "1", Taxable=False, TaxExemptionReasonId="5")
     body = legacy(connection.realm_id, ("Customer", "1", "Update", changed_at(updated)))
     emulator.control.clear_requests()
 

@@ -18,11 +18,8 @@ from crm.roles import STAFF
 from quickbooks_integration.models import AuditEvent, ContactConflict, MatchCandidate, SyncFailure
 from quickbooks_integration.qbo.client import qbo_query, qbo_read, qbo_update
 from quickbooks_integration.services import estimates
-from quickbooks_integration.services.customer_push import (
-    KIND_UPDATE,
-    contact_push_create,
-    contact_push_update,
-)
+from quickbooks_integration.services.customer_push import contact_push_create
+from quickbooks_integration.services.customer_update import KIND_UPDATE, contact_push_update
 from tests.crm.factories import ContactFactory, QuoteFactory, QuoteItemFactory, UserFactory
 
 from .support import qbo_as_someone_else, when_seen

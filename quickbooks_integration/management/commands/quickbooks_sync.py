@@ -18,6 +18,7 @@ from quickbooks_integration.services.sales_pull import estimates_import_run, inv
 SALES_FIGURES = (
     ("created", "created"),
     ("updated", "updated"),
+    ("matched", "linked: typed in both systems"),
     ("voided", "voided"),
     ("deleted", "deleted in QuickBooks"),
     ("unlinked_customer", "skipped: customer not linked"),

@@ -34,6 +34,9 @@ class SyncRun(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0, help_text="How many times a task has claimed this run.")
+    claims_since_checkpoint = models.PositiveSmallIntegerField(
+        default=0, help_text="Claims in a row that saved no checkpoint: a run that keeps dying at one point stops."
+    )
     api_calls = models.PositiveIntegerField(default=0, help_text="QBO API calls made for this run, all attempts.")
     cursor = models.JSONField(default=dict, blank=True, help_text="Where a rerun continues (page, CDC time).")
     stats = models.JSONField(default=dict, blank=True)

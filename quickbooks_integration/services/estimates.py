@@ -40,7 +40,7 @@ from django.db.models import Count, Prefetch, Sum
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from crm.models import Quote, QuoteItem
+from crm.models import Quote, QuoteItem, QuoteStatus
 from crm.models.sales import LineItem
 from crm.money import ZERO, line_total
 from crm.services import document_totals, quote_recalculate
@@ -69,7 +69,17 @@ PUSH_PERMISSION = "crm.push_estimate"
 KIND = "estimate_push"
 TOTAL_KIND = "estimate_total"
 TASK = "quickbooks_integration.tasks.estimates_push_task"
-HEADER_FIELDS = ("DocNumber", "PrivateNote", "TxnDate", "ExpirationDate", "DueDate")
+HEADER_FIELDS = ("DocNumber", "PrivateNote", "TxnDate", "ExpirationDate", "DueDate", "TxnStatus")
+# The customer's answer the CRM learned first (by phone, in person) goes to QBO; other statuses are QBO's own
+# (Pending by default, Closed once invoiced), so the payload leaves TxnStatus out for them.
+PUSHED_STATUS = {QuoteStatus.ACCEPTED: "Accepted", QuoteStatus.DECLINED: "Rejected"}
+CLOSED = "Closed"
+ESTIMATE_STATUS = {  # QBO's TxnStatus → Quote.status; Pending says nothing new (`quote_status_pulled`)
+    "Accepted": QuoteStatus.ACCEPTED,
+    "Rejected": QuoteStatus.DECLINED,
+    "Closed": QuoteStatus.CONVERTED,
+    "Converted": QuoteStatus.CONVERTED,
+}
 DB_CHUNK = 500  # quotes loaded per query (well below SQLite's variable limit)
 _NAMESPACE = uuid.UUID("8f0b6a52-2a47-4d55-9a53-5b8f4f0c1e21")  # of every requestid this CRM derives
 
@@ -296,7 +306,8 @@ def estimate_marker(quote: Quote) -> str:
 
 def estimate_payload(*, quote: Quote, items: Sequence[QuoteItem], line_ids: bool = False) -> dict[str, Any]:
     """Pure: the Estimate a quote becomes (API.md §4.3). DocNumber is the quote number (≤ 21 characters, as QBO);
-    PrivateNote carries the marker a retry looks for; `line_ids` for an update of the quote's own estimate."""
+    PrivateNote carries the marker a retry looks for; TxnStatus the customer's answer when the CRM has one
+    (`PUSHED_STATUS`); `line_ids` for an update of the quote's own estimate."""
     payload: dict[str, Any] = {
         "CustomerRef": customer_ref(quote.contact, document=quote),
         "DocNumber": quote.quote_number,
@@ -304,6 +315,8 @@ def estimate_payload(*, quote: Quote, items: Sequence[QuoteItem], line_ids: bool
         "TxnDate": quote.issue_date.isoformat(),
         "Line": line_payloads(items, tax_exempt=quote.contact.tax_exempt, document=quote, line_ids=line_ids),
     }
+    if quote.status in PUSHED_STATUS:
+        payload["TxnStatus"] = PUSHED_STATUS[quote.status]
     if quote.expiration_date:
         payload["ExpirationDate"] = quote.expiration_date.isoformat()
     if quote.due_date:
@@ -316,6 +329,17 @@ def _header(payload: Mapping[str, Any]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------- the push
+
+
+def quote_status_pulled(current: str | None, txn_status: str) -> str:
+    """The quote's status once QBO's TxnStatus is known (docs/decisions.md 22). Accepted, Rejected and Closed are the
+    customer's answer and win; Pending (QBO's default, which the CRM never pushes over) keeps what the CRM knows
+    (a draft, an acceptance by phone, an expiry), and a new quote from QBO is sent. A converted quote stays converted:
+    its invoice exists."""
+    if current == QuoteStatus.CONVERTED:
+        return current
+    pulled = ESTIMATE_STATUS.get(txn_status)
+    return pulled or current or QuoteStatus.SENT
 
 
 def push_key(quote: Quote) -> str:
@@ -414,6 +438,8 @@ def _prepare(connection: QuickBooksAuth, ids: Sequence[int], actor) -> tuple[lis
                 results[quote.pk] = _fail(connection, quote, exc, actor=actor)
                 continue
             token = str(base.get("SyncToken", ""))
+        if base.get("TxnStatus") == CLOSED:
+            payload.pop("TxnStatus", None)  # invoiced in QBO: its status is no longer the customer's answer
         header = _header(payload)
         if owned_fields(payload, header) == owned_fields(base, header):
             results[quote.pk] = _unchanged(connection, quote, base, actor)
@@ -560,11 +586,12 @@ def _stale(connection: QuickBooksAuth, plan: _Plan, error: StaleObjectError, act
         return _fail(connection, quote, exc, actor=actor, request_id=plan.request_id)
     header = _header(plan.payload)
     if plan.base is None or owned_fields(current, header) != owned_fields(plan.base, header):
-        with transaction.atomic():
+        with transaction.atomic():  # QBO's copy becomes the next push's base; the quote keeps its content
             mirror_apply(connection=connection, entity_type=ESTIMATE, rows=[current])
+            _status_follow(quote, current)
         conflict = StaleObjectError(
-            "QuickBooks changed this estimate's customer, number, dates or lines since the CRM last pushed it, so "
-            "nothing was overwritten. Compare the two; pushing the quote again replaces QuickBooks' version.",
+            "QuickBooks changed this estimate's customer, number, dates, status or lines since the CRM last pushed it, "
+            "so nothing was overwritten. Compare the two; pushing the quote again replaces QuickBooks' version.",
             code="5010",
             detail=error.detail,
             http_status=error.http_status,
@@ -607,6 +634,7 @@ def _apply(
             quote = plan.quote
             quote.quickbooks_estimate_id = str(estimate["Id"])
             quote.quickbooks_sync_token = str(estimate.get("SyncToken", ""))
+            quote.status = quote_status_pulled(quote.status, str(estimate.get("TxnStatus") or ""))
             quote.updated_at = now
             quotes.append(quote)
             qbo_lines = sales_lines(estimate)
@@ -638,7 +666,7 @@ def _apply(
                 message=result.message or f"estimate {quote.quickbooks_estimate_id} {outcome}",
             )
             results.append(result)
-        Quote.objects.bulk_update(quotes, ["quickbooks_estimate_id", "quickbooks_sync_token", "updated_at"])
+        Quote.objects.bulk_update(quotes, ["quickbooks_estimate_id", "quickbooks_sync_token", "status", "updated_at"])
         QuoteItem.objects.bulk_update(lines_changed, ["quickbooks_line_id"])
     return results
 
@@ -678,10 +706,20 @@ def _totals_check(
     return result
 
 
+def _status_follow(quote: Quote, estimate: Mapping[str, Any]) -> None:
+    """The quote's status after QBO's copy of its estimate (`quote_status_pulled`): a copy the push stores in the
+    ledger is one the pulls will not apply again, so the customer's answer it carries must reach the quote here."""
+    status = quote_status_pulled(quote.status, str(estimate.get("TxnStatus") or ""))
+    if status != quote.status:
+        quote.status = status
+        Quote.objects.filter(pk=quote.pk).update(status=status, updated_at=timezone.now())
+
+
 def _unchanged(connection: QuickBooksAuth, quote: Quote, estimate: Mapping[str, Any], actor) -> PushResult:
     """Nothing to send: QBO already has this quote as it is. Its totals are still compared (the CRM's tax rate may
     have changed without the lines)."""
     with transaction.atomic():
+        _status_follow(quote, estimate)
         failure_resolve(key=push_key(quote), actor=actor, resolution="QuickBooks already had it")
         return _totals_check(connection, quote, estimate, UNCHANGED, actor)
 

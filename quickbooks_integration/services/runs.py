@@ -50,7 +50,15 @@ logger = logging.getLogger(__name__)
 SyncBody = Callable[["RunContext"], None]
 _KINDS: dict[str, SyncBody] = {}
 CLAIMABLE = (SyncRun.Status.QUEUED, SyncRun.Status.FAILED, SyncRun.Status.INTERRUPTED)
+# Claims in a row without a checkpoint after which the sweeper stops re-queueing a run and fails it, with a failure
+# row: a page that kills its worker every time (out of memory, past the task timeout) would otherwise be retried
+# every few minutes for ever, unseen. A run that checkpoints between deaths is making progress and is never stopped.
+STALLED_CLAIMS = 3
 TASK = "quickbooks_integration.tasks.sync_run_task"
+
+
+class RunStalledError(Exception):
+    """A run whose worker kept dying without saving a checkpoint (see `STALLED_CLAIMS`)."""
 
 
 class RunLeaseLost(Exception):
@@ -107,7 +115,7 @@ class RunContext:
             self.stats = dict(stats)
         if progress:
             self.stats["progress"] = progress
-        self._update(cursor=self.cursor, stats=self.stats)
+        self._update(cursor=self.cursor, stats=self.stats, claims_since_checkpoint=0)
 
 
 def sync_run_queue(*, connection_id: int, kind: str) -> SyncRun:
@@ -152,6 +160,7 @@ def sync_run_claim(*, connection_id: int, kind: str, run_id: int | None = None) 
             logger.warning("sync run %s: lease expired at %s; taking it over", run.pk, run.lease_expires_at)
         run.status = SyncRun.Status.RUNNING
         run.attempts += 1
+        run.claims_since_checkpoint += 1
         run.started_at = run.started_at or now
         run.finished_at = None
         run.heartbeat_at = now
@@ -220,13 +229,38 @@ def sync_run_execute(*, connection_id: int, kind: str, run_id: int | None = None
     return run
 
 
+def _stalled_fail(run: SyncRun) -> None:
+    """Fail a run whose worker died `STALLED_CLAIMS` times at the same point, where the bookkeeper sees it."""
+    progress = (run.stats or {}).get("progress") or "before its first page"
+    message = (
+        f"the worker stopped {run.claims_since_checkpoint} times in a row without finishing a page (last at: "
+        f"{progress}); not re-queued again. The worker's log says why (memory, the task timeout); Retry once fixed."
+    )
+    with transaction.atomic():
+        if not SyncRun.objects.filter(pk=run.pk, attempts=run.attempts).update(
+            status=SyncRun.Status.FAILED, error=message, finished_at=timezone.now(), lease_expires_at=None
+        ):
+            return  # claimed meanwhile: its new attempt decides
+        failure_record(
+            kind="sync_run",
+            key=_failure_key(run),
+            direction=SyncFailure.Direction.PULL,
+            error=RunStalledError(message),
+            connection_id=run.connection_id,
+            retry_args={"run_id": run.pk},
+        )
+    logger.error("sync run %s (%s): %s", run.pk, run.kind, message)
+
+
 @failure_retry_register("sync_run")
 def _sync_run_retry(failure: SyncFailure) -> str:
     """Retrying a failed run queues it again: it continues from its cursor."""
     run = SyncRun.objects.get(pk=failure.retry_args["run_id"])
     if run.status == SyncRun.Status.SUCCEEDED:
         return f"run #{run.pk} already succeeded"
-    SyncRun.objects.filter(pk=run.pk).exclude(status=SyncRun.Status.RUNNING).update(status=SyncRun.Status.QUEUED)
+    SyncRun.objects.filter(pk=run.pk).exclude(status=SyncRun.Status.RUNNING).update(
+        status=SyncRun.Status.QUEUED, claims_since_checkpoint=0
+    )
     transaction.on_commit(lambda: async_task(TASK, run.pk, task_name=f"qbo-{run.kind}-{run.pk}-retry"))
     return f"run #{run.pk} queued again"
 
@@ -236,7 +270,8 @@ def sync_runs_requeue_stale(*, queued_for: timedelta = timedelta(minutes=10)) ->
 
     The stored runs, not the broker, are the record: the Redis broker loses a task whose worker dies (STACK §2).
     Runs still running under a live lease are left alone; a run queued again while its old task is still in the
-    broker is harmless (the second claim finds it taken or finished).
+    broker is harmless (the second claim finds it taken or finished). A run claimed `STALLED_CLAIMS` times in a row
+    without a checkpoint is failed instead, with a failure row the bookkeeper can retry once the cause is fixed.
     """
     now = timezone.now()
     stale = SyncRun.objects.filter(
@@ -247,6 +282,9 @@ def sync_runs_requeue_stale(*, queued_for: timedelta = timedelta(minutes=10)) ->
     ids = []
     for run in stale:
         if run.kind not in _KINDS:
+            continue
+        if run.status != SyncRun.Status.QUEUED and run.claims_since_checkpoint >= STALLED_CLAIMS:
+            _stalled_fail(run)
             continue
         if run.status == SyncRun.Status.RUNNING:
             SyncRun.objects.filter(pk=run.pk, attempts=run.attempts).update(status=SyncRun.Status.INTERRUPTED)

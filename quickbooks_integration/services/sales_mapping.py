@@ -15,20 +15,15 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from crm.models import InvoiceStatus, PaymentMethod
 from crm.models.base import QUANTITY, UNIT_PRICE
-from crm.models.sales import TAX_RATE, EmailStatus, QuoteStatus
+from crm.models.sales import TAX_RATE, EmailStatus
 from crm.money import ZERO, q
 
 from ..qbo.numbers import qbo_money, qbo_places
 from . import estimates as estimate_push
+from .estimates import quote_status_pulled
 
 ESTIMATE, INVOICE, PAYMENT, CUSTOMER = "Estimate", "Invoice", "Payment", "Customer"
 VOIDED_NOTE = "Voided"  # QBO's PrivateNote on a voided transaction (invoice_void_response.json)
-ESTIMATE_STATUS = {  # QBO Estimate.TxnStatus → Quote.status; Pending says nothing new (`quote_status_pulled`)
-    "Accepted": QuoteStatus.ACCEPTED,
-    "Rejected": QuoteStatus.DECLINED,
-    "Closed": QuoteStatus.CONVERTED,
-    "Converted": QuoteStatus.CONVERTED,
-}
 CARD_NAMES = ("visa", "mastercard", "master card", "american express", "amex", "discover", "diners", "card")
 
 
@@ -124,17 +119,6 @@ def _header_fields(data: Mapping[str, Any]) -> dict[str, Any]:
         "notes": str(memo.get("value") or "") if isinstance(memo, Mapping) else "",
         "quickbooks_sync_token": str(data.get("SyncToken") or ""),
     }
-
-
-def quote_status_pulled(current: str | None, txn_status: str) -> str:
-    """The quote's status once QBO's TxnStatus is known (decision 7). Accepted, Rejected and Closed are the
-    customer's answer and win; Pending (QBO's default, which the CRM never pushes over) keeps what the CRM knows
-    (a draft, an acceptance by phone, an expiry), and a new quote from QBO is sent. A converted quote stays converted:
-    its invoice exists."""
-    if current == QuoteStatus.CONVERTED:
-        return current
-    pulled = ESTIMATE_STATUS.get(txn_status)
-    return pulled or current or QuoteStatus.SENT
 
 
 def quote_fields_from_estimate(data: Mapping[str, Any], *, current_status: str | None = None) -> dict[str, Any]:

@@ -37,8 +37,8 @@ Decisions, and why:
    and average days to pay from the CRM's invoices and payments, pulled ones included; the outstanding balance
    only for an unlinked contact: a linked one carries QBO's BalanceWithJobs, written by the customers import
    (`crm/services/contacts.py::CRM_OWNS_BALANCE`).
-7. **Estimate status**: Accepted, Rejected and Closed move the quote (`quote_status_pulled`); Pending, QBO's
-   default, keeps what the CRM knows, and a converted quote stays converted.
+7. **Estimate status**: Accepted, Rejected and Closed move the quote (`estimates.quote_status_pulled`); Pending,
+   QBO's default, keeps what the CRM knows, and a converted quote stays converted (docs/decisions.md 22).
 8. **A document typed in both systems is linked, not copied** (`sales_twins.py`): before creating a CRM row for a
    QBO document, the pull looks for the unlinked CRM row it is (the CRM's marker, the same number and contact, or
    the only row with the same contact, date and total); QBO's copy is then written onto that row (QBO keeps the

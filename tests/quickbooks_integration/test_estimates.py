@@ -16,7 +16,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from crm import services as crm_services
-from crm.models import Contact, Product, Quote, QuoteItem
+from crm.models import Contact, Product, Quote, QuoteItem, QuoteStatus
 from crm.roles import BOOKKEEPER, STAFF
 from quickbooks_integration.models import AuditEvent, QuickBooksSync, SyncFailure
 from quickbooks_integration.qbo.client import qbo_query, qbo_read, qbo_update
@@ -399,6 +399,47 @@ def test_an_estimate_deleted_in_qbo_is_made_again_not_replayed(sandbox, emulator
     assert again.outcome == "created" and again.estimate_id != first.estimate_id
     assert [row["Id"] for row in marked(sandbox, quote)] == [again.estimate_id]
     assert Quote.objects.get(pk=quote.pk).quickbooks_estimate_id == again.estimate_id
+
+
+@pytest.mark.django_db
+def test_the_customers_answer_taken_by_the_crm_goes_to_qbo_and_a_closed_estimate_is_left_closed(
+    sandbox, emulator, staff
+):
+    quote = quote_for(sandbox, status=QuoteStatus.ACCEPTED)  # accepted by phone before anything was pushed
+
+    created = estimates.estimate_push(quote=quote, actor=staff)
+
+    assert qbo_read(connection=sandbox.connection, entity="Estimate", entity_id=created.estimate_id)["TxnStatus"] == (
+        "Accepted"
+    )
+    Quote.objects.filter(pk=quote.pk).update(status=QuoteStatus.DECLINED)  # the customer changed their mind
+    emulator.control.clear_requests()
+
+    updated = estimates.estimate_push(quote=Quote.objects.get(pk=quote.pk), actor=staff)
+
+    assert updated.outcome == "updated" and len(api_calls(emulator, "/estimate")) == 1
+    current = qbo_read(connection=sandbox.connection, entity="Estimate", entity_id=created.estimate_id)
+    assert current["TxnStatus"] == "Rejected"
+    qbo_update(  # invoiced in QuickBooks meanwhile: Closed there
+        connection=sandbox.connection,
+        entity="Estimate",
+        request_id=f"close-{current['Id']}",
+        payload={"Id": current["Id"], "SyncToken": current["SyncToken"], "sparse": True, "TxnStatus": "Closed"},
+    )
+    Quote.objects.filter(pk=quote.pk).update(status=QuoteStatus.ACCEPTED)
+
+    stale = estimates.estimate_push(quote=Quote.objects.get(pk=quote.pk), actor=staff)  # before any pull saw it
+
+    assert stale.outcome == "failed" and "changed this estimate" in stale.message  # QBO changed it: no overwrite
+    assert Quote.objects.get(pk=quote.pk).status == QuoteStatus.CONVERTED  # QBO's Closed reached the quote
+    Quote.objects.filter(pk=quote.pk).update(status=QuoteStatus.ACCEPTED)  # staff set it back by mistake
+
+    again = estimates.estimate_push(quote=Quote.objects.get(pk=quote.pk), actor=staff)
+
+    assert again.outcome == "unchanged"  # an invoiced estimate's status is no longer the customer's answer
+    assert qbo_read(connection=sandbox.connection, entity="Estimate", entity_id=created.estimate_id)["TxnStatus"] == (
+        "Closed"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- QBO refusals

@@ -19,6 +19,7 @@ from quickbooks_integration.models import QuickBooksAuth, SyncFailure, SyncRun
 from quickbooks_integration.qbo.client import qbo_count, qbo_read_company_info
 from quickbooks_integration.services.failures import FailureRetryError, failure_retry
 from quickbooks_integration.services.runs import (
+    STALLED_CLAIMS,
     RunContext,
     RunLeaseLost,
     sync_kind_register,
@@ -123,6 +124,47 @@ def test_the_sweeper_requeues_interrupted_runs(connected, emulator):
     assert requeued == [stuck.pk]
     stuck.refresh_from_db()
     assert stuck.status == SyncRun.Status.SUCCEEDED and stuck.attempts == 2
+
+
+def test_a_run_dying_at_the_same_point_is_failed_where_the_bookkeeper_sees_it_not_requeued_for_ever(
+    connected, emulator, django_user_model, django_capture_on_commit_callbacks
+):
+    """A page that kills its worker every time (memory, the task timeout) leaves the run running with a lapsed lease
+    and no new checkpoint; after STALLED_CLAIMS such claims the sweeper stops, and Retry starts it afresh."""
+    stuck = sync_run_claim(connection_id=connected.pk, kind="test_pages")
+    assert stuck.claims_since_checkpoint == 1
+    for _ in range(STALLED_CLAIMS - 1):  # the worker dies before its first checkpoint, each time
+        SyncRun.objects.filter(pk=stuck.pk).update(lease_expires_at=timezone.now() - timedelta(minutes=1))
+        stuck = sync_run_claim(connection_id=connected.pk, kind="test_pages")
+    SyncRun.objects.filter(pk=stuck.pk).update(lease_expires_at=timezone.now() - timedelta(minutes=1))
+
+    assert sync_runs_requeue_stale() == []
+
+    stuck.refresh_from_db()
+    assert (stuck.status, stuck.claims_since_checkpoint, stuck.api_calls) == (SyncRun.Status.FAILED, 3, 0)
+    failure = SyncFailure.objects.get(kind="sync_run", resolved_at__isnull=True)
+    assert failure.error_class == "RunStalledError" and "stopped 3 times in a row" in failure.message
+    assert sync_runs_requeue_stale() == []  # failed is final for the sweeper: only Retry starts it again
+    owner = django_user_model.objects.create_superuser("owner-1", password="pw-owner-12345")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        failure_retry(failure=failure, actor=owner)
+
+    stuck.refresh_from_db()
+    assert stuck.status == SyncRun.Status.SUCCEEDED and stuck.claims_since_checkpoint == 0
+    assert SyncFailure.objects.get(pk=failure.pk).resolved_at is not None
+
+
+def test_a_run_that_checkpoints_between_deaths_is_never_stopped(connected, emulator, crash_once):
+    """Progress resets the count: a long import killed by the task timeout after each page keeps going."""
+    run = sync_run_execute(connection_id=connected.pk, kind="test_pages")  # pages 1-2 saved, then it crashed
+    assert run.status == SyncRun.Status.FAILED and run.claims_since_checkpoint == 0
+    SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.INTERRUPTED, claims_since_checkpoint=0)
+
+    assert sync_runs_requeue_stale() == [run.pk]
+
+    run.refresh_from_db()
+    assert run.status == SyncRun.Status.SUCCEEDED
 
 
 def test_retrying_the_failure_row_resumes_the_run(

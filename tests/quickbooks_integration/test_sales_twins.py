@@ -17,10 +17,9 @@ from crm.models import Contact, Invoice, Payment, PaymentStatus, Quote, QuoteSta
 from quickbooks_integration.models import AuditEvent, QuickBooksSync, SyncFailure, SyncRun
 from quickbooks_integration.qbo.client import qbo_create, qbo_query, qbo_read, qbo_update
 from quickbooks_integration.services.customers import customers_import_run
-from quickbooks_integration.services.estimates import estimate_marker
+from quickbooks_integration.services.estimates import estimate_marker, quote_status_pulled
 from quickbooks_integration.services.failures import failure_retry
 from quickbooks_integration.services.products import items_import_run
-from quickbooks_integration.services.sales_mapping import quote_status_pulled
 from quickbooks_integration.services.sales_pull import (
     TWIN_ACTION,
     estimates_import_run,

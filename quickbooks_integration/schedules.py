@@ -26,15 +26,15 @@ SCHEDULES = {
     # Webhook pruning: daily, delete processed, ignored and unparseable events older than
     # QUICKBOOKS_WEBHOOK_RETENTION_DAYS (30); pending and failed events stay until settled.
     "quickbooks-webhook-prune": (f"{TASKS}.webhook_events_prune_task", "I", 1440),
-    # CDC: every 15 minutes, queue a customers and an items sync for each connected company unless one of that
-    # kind is already queued, running or interrupted; each asks CDC for what changed since its last good run, so a
-    # webhook that never came is caught within 15 minutes (services/schedules_jobs.py).
+    # CDC: every 15 minutes, queue a customers, items, estimates, invoices and payments sync for each connected
+    # company unless one of that kind is already queued, running or interrupted; each asks CDC for what changed
+    # since its last good run, so a webhook that never came is caught within 15 minutes (services/schedules_jobs.py).
     "quickbooks-sync-changes": (f"{TASKS}.syncs_changes_task", "I", 15),
-    # Full reconciliation: nightly (NIGHTLY), a full pull of customers and items: what CDC cannot see (its 30-day
+    # Full reconciliation: nightly (NIGHTLY), a full pull of every synced kind: what CDC cannot see (its 30-day
     # window, its 1000-object cap) is read again, and matching is planned again over every customer.
     "quickbooks-sync-full": (f"{TASKS}.syncs_full_task", "D", None),
     # Financial summaries: nightly, after the reconciliation: sent invoices now past due are stored as overdue,
-    # and every contact summary the CRM owns (unlinked contacts) is recalculated.
+    # and every contact summary is recalculated (a linked contact's balance stays QBO's).
     "quickbooks-financials-refresh": (f"{TASKS}.financials_refresh_task", "D", None),
     # Follow-ups: nightly, after the financials refresh: raise the work that time made due (invoices overdue by a
     # rule's days, balances above credit limits) and what a webhook hook missed (services/followups.py); each
@@ -42,7 +42,8 @@ SCHEDULES = {
     "quickbooks-followups": (f"{TASKS}.followups_evaluate_task", "D", None),
 }
 
-# Daily schedules run at a quiet local hour (TIME_ZONE), not 24 h after whenever the migration happened to run.
+# Daily schedules run at a quiet local hour (TIME_ZONE), not 24 h after whenever the migration happened to run;
+# django-q2 keeps a daily schedule at its local hour across daylight-saving changes.
 NIGHTLY = {"quickbooks-sync-full": (2, 30), "quickbooks-financials-refresh": (3, 30), "quickbooks-followups": (4, 0)}
 
 

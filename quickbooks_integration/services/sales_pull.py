@@ -65,7 +65,7 @@ from crm.services.contacts import contacts_financials_recalculate
 from crm.services.documents import invoice_recalculate, quote_recalculate
 from crm.services.payments import payment_applications_set, payment_save, payments_delete
 
-from ..models import QuickBooksAuth, QuickBooksSync, SyncFailure, SyncRun
+from ..models import AuditEvent, QuickBooksAuth, QuickBooksSync, SyncFailure, SyncRun
 from ..qbo.client import qbo_count, qbo_get, qbo_read
 from ..qbo.errors import NotFoundError, QuickBooksValidationError
 from ..qbo.numbers import qbo_money
@@ -97,19 +97,10 @@ KIND_ESTIMATES, KIND_INVOICES, KIND_PAYMENTS = "estimates", "invoices", "payment
 KIND_FAILURE = "sales_pull"
 REREAD_TASK = "quickbooks_integration.tasks.sales_document_reread_task"
 TWIN_ACTION = "sales_pull_link"  # the audit action of a CRM document recognised as a QBO one (decision 8)
-STAT_KEYS = (
-    "documents",
-    "created",
-    "updated",
-    "matched",
-    "voided",
-    "deleted",
-    "unlinked_customer",
-    "total_mismatch",
-    "failed",
-    "unchanged",
-    "api_minimum",
-)
+DOUBT_ACTION = "sales_pull_doubt"  # …and of one created beside CRM documents it might be
+APPLY_COUNTS = ("created", "updated", "matched", "doubtful", "voided", "deleted", "unlinked_customer", "total_mismatch")
+STAT_KEYS = ("documents", *APPLY_COUNTS, "failed", "unchanged", "api_minimum")
+
 # ---------------------------------------------------------------------------------------------------- apply
 
 
@@ -122,6 +113,7 @@ class ApplyResult:
     voided: int = 0
     deleted: int = 0
     matched: int = 0
+    doubtful: int = 0
     unlinked_customer: int = 0
     total_mismatch: int = 0
     failed: dict[str, str] = field(default_factory=dict)
@@ -129,7 +121,7 @@ class ApplyResult:
     contact_ids: set[int] = field(default_factory=set)
 
     def add_to(self, stats: dict[str, Any]) -> dict[str, Any]:
-        for key in ("created", "updated", "matched", "voided", "deleted", "unlinked_customer", "total_mismatch"):
+        for key in APPLY_COUNTS:
             stats[key] = stats.get(key, 0) + getattr(self, key)
         stats["failed"] = stats.get("failed", 0) + len(self.failed)
         return stats
@@ -139,20 +131,30 @@ class _Refused(Exception):
     """The CRM refused this document; the savepoint is rolled back and the reason recorded."""
 
 
-def _counted(result: ApplyResult, entry: QuickBooksSync, twin: Twin | None, is_new: bool) -> None:
-    """Count an applied document; a CRM row recognised as this document is linked, and the link audited."""
-    if twin is not None:
+def _counted(result: ApplyResult, entry: QuickBooksSync, twin: Twin | None, row, is_new: bool) -> None:
+    """Count an applied document; a CRM row recognised as this document is linked, and the link audited. A new row
+    made beside CRM rows it might be (a doubt, decision 8) is audited as a warning naming them."""
+    what = f"QuickBooks {entry.entity_type.lower()} {entry.entity_id}"
+    after = {"entity_type": entry.entity_type, "entity_id": entry.entity_id}
+    if twin is not None and twin.row is not None:
         result.matched += 1
-        audit_record(
-            action=TWIN_ACTION,
-            obj=twin.row,
-            after={"entity_type": entry.entity_type, "entity_id": entry.entity_id},
-            message=f"linked to QuickBooks {entry.entity_type.lower()} {entry.entity_id}: {twin.reason}",
-        )
-    elif is_new:
+        audit_record(action=TWIN_ACTION, obj=row, after=after, message=f"linked to {what}: {twin.reason}")
+        return
+    if is_new:
         result.created += 1
     else:
         result.updated += 1
+    if twin is not None and twin.doubts:
+        result.doubtful += 1
+        candidates = ", ".join(f"{doubt} (#{doubt.pk})" for doubt in twin.doubts)
+        audit_record(
+            action=DOUBT_ACTION,
+            obj=row,
+            after={**after, "candidates": [doubt.pk for doubt in twin.doubts]},
+            outcome=AuditEvent.Outcome.WARNING,
+            message=f"created from {what} beside {candidates}, each with {twin.reason}: compare them; if one is "
+            "this document, void or delete the CRM's copy",
+        )
 
 
 def _contacts_of(connection: QuickBooksAuth, entries: Sequence[QuickBooksSync]) -> dict[str, int | None]:
@@ -293,7 +295,7 @@ def estimates_apply(*, connection: QuickBooksAuth, entries: Sequence[QuickBooksS
         if contact_id is None and twin is None:
             result.unlinked_customer += 1
             return
-        quote = twin.row if twin else quote
+        quote = twin.row if twin and twin.row else quote
         contact_id = contact_id or quote.contact_id
         is_new = quote is None
         quote = quote or Quote()
@@ -319,7 +321,7 @@ def estimates_apply(*, connection: QuickBooksAuth, entries: Sequence[QuickBooksS
             open_keys=open_totals,
         ):
             result.total_mismatch += 1
-        _counted(result, entry, twin, is_new)
+        _counted(result, entry, twin, quote, is_new)
         result.linked[entry.entity_id] = quote.pk
         result.contact_ids.add(contact_id)
 
@@ -362,7 +364,7 @@ def invoices_apply(*, connection: QuickBooksAuth, entries: Sequence[QuickBooksSy
         if contact_id is None and twin is None:
             result.unlinked_customer += 1
             return
-        invoice = twin.row if twin else invoice
+        invoice = twin.row if twin and twin.row else invoice
         contact_id = contact_id or invoice.contact_id
         fields = invoice_fields_from_qbo(entry.payload)
         is_new = invoice is None
@@ -405,7 +407,7 @@ def invoices_apply(*, connection: QuickBooksAuth, entries: Sequence[QuickBooksSy
         ):
             result.total_mismatch += 1
         result.voided += invoice.status == InvoiceStatus.VOID
-        _counted(result, entry, twin, is_new)
+        _counted(result, entry, twin, invoice, is_new)
         result.linked[entry.entity_id] = invoice.pk
         result.contact_ids.add(contact_id)
 
@@ -443,7 +445,7 @@ def payments_apply(*, connection: QuickBooksAuth, entries: Sequence[QuickBooksSy
             result.unlinked_customer += 1
             return
         twin = None if payment else twins.get(entry.entity_id)
-        payment = twin.row if twin else payment
+        payment = twin.row if twin and twin.row else payment
         is_new = payment is None
         payment = payment or Payment()
         if payment.contact_id and payment.contact_id != contact_id:
@@ -459,7 +461,7 @@ def payments_apply(*, connection: QuickBooksAuth, entries: Sequence[QuickBooksSy
             rows=[(invoices[iid], amount) for iid, amount in applied.items() if iid in invoices],
             summaries=False,
         )
-        _counted(result, entry, twin, is_new)
+        _counted(result, entry, twin, payment, is_new)
         result.linked[entry.entity_id] = payment.pk
         result.contact_ids.add(contact_id)
         if missing:  # applied what the CRM holds; the rest is a failure row, retried from the ledger

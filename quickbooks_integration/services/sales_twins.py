@@ -11,7 +11,8 @@ to yet (a void CRM invoice only through its marker):
 2. **The same number and the same contact**: DocNumber equal to the quote or invoice number, ignoring case and
    surrounding spaces (QBO keeps DocNumber as typed, ≤ 21 characters).
 3. **The same contact, date and total, and only one such row**: numbered differently in each system (the CRM's
-   `Q-12` beside QBO's `1042`). Two candidates is a doubt, and a doubt creates QBO's copy rather than guessing.
+   `Q-12` beside QBO's `1042`). Two candidates is a doubt, and a doubt creates QBO's copy rather than guessing; the
+   doubt is returned too (`Twin.doubts`), so the pull can name the rows the bookkeeper should compare.
 
 Payments have no number: the same contact, date and amount, and only one such row; when several remain, the one
 whose reference (check number) equals PaymentRefNum, if exactly one does.
@@ -36,10 +37,12 @@ from .sales_mapping import ESTIMATE, INVOICE, PAYMENT, customer_id_of, qbo_date
 
 @dataclass(frozen=True)
 class Twin:
-    """The CRM row a QBO document is, and why (for the audit line and the bookkeeper)."""
+    """The CRM row a QBO document is, and why (for the audit line and the bookkeeper); or, with `row` None, the
+    rows it might be (`doubts`): QBO's copy is then created beside them, and the audit line names them."""
 
-    row: Model
+    row: Model | None
     reason: str
+    doubts: tuple[Model, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,9 +98,9 @@ def twins_find(
     if not contact_ids and not marker_pks:
         return {}
     rows = list(
-        kind.model.objects.filter(**{f"{kind.id_field}__isnull": True}).filter(
-            Q(contact_id__in=contact_ids) | Q(pk__in=marker_pks)
-        )
+        kind.model.objects.filter(**{f"{kind.id_field}__isnull": True})
+        .filter(Q(contact_id__in=contact_ids) | Q(pk__in=marker_pks))
+        .order_by("pk")
     )
     by_pk = {row.pk: row for row in rows}
     claimed: set[int] = set()
@@ -123,6 +126,9 @@ def twins_find(
             if len(same_number) == 1:
                 claim(entry.entity_id, same_number[0], f"the same number {entry.payload.get('DocNumber')} and customer")
                 continue
+            if same_number:
+                twins[entry.entity_id] = Twin(None, f"the same number {number} and customer", tuple(same_number))
+                continue
         when, amount = qbo_date(entry.payload.get("TxnDate")), qbo_money(entry.payload.get("TotalAmt"))
         alike = [
             row for row in mine if getattr(row, kind.date_field) == when and getattr(row, kind.amount_field) == amount
@@ -132,4 +138,6 @@ def twins_find(
             alike = [row for row in alike if reference and _fold(row.reference) == reference]
         if len(alike) == 1:
             claim(entry.entity_id, alike[0], f"the same customer, date {when} and amount {amount}")
+        elif alike:
+            twins[entry.entity_id] = Twin(None, f"the same customer, date {when} and amount {amount}", tuple(alike))
     return twins

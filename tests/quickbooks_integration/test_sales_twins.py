@@ -21,6 +21,7 @@ from quickbooks_integration.services.estimates import estimate_marker, quote_sta
 from quickbooks_integration.services.failures import failure_retry
 from quickbooks_integration.services.products import items_import_run
 from quickbooks_integration.services.sales_pull import (
+    DOUBT_ACTION,
     TWIN_ACTION,
     estimates_import_run,
     invoices_import_run,
@@ -112,8 +113,12 @@ def test_the_same_contact_date_and_total_link_and_two_candidates_are_a_doubt(con
     only.refresh_from_db()
     assert only.quickbooks_invoice_id == qbo_16["Id"] and run.stats["matched"] == 1
     assert all(Invoice.objects.get(pk=d.pk).quickbooks_invoice_id is None for d in doubts)
-    assert Invoice.objects.get(quickbooks_invoice_id=qbo_25["Id"]).pk not in {d.pk for d in doubts}
+    created = Invoice.objects.get(quickbooks_invoice_id=qbo_25["Id"])
+    assert created.pk not in {d.pk for d in doubts} and run.stats["doubtful"] == 1
     assert "date" in AuditEvent.objects.get(action=TWIN_ACTION).message
+    warning = AuditEvent.objects.get(action=DOUBT_ACTION)  # on the new invoice's history, naming both candidates
+    assert warning.object_id == str(created.pk) and warning.outcome == AuditEvent.Outcome.WARNING
+    assert warning.after["candidates"] == [d.pk for d in doubts] and "CRM-8" in warning.message
 
 
 def test_an_estimate_bearing_the_crms_marker_is_the_quote_whatever_its_number(connected):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import importlib
 import uuid
+import zoneinfo
 from decimal import Decimal
 
 import pytest
@@ -63,6 +64,22 @@ def test_the_migrations_create_every_schedule_and_0008_recreates_them():
     migration.forwards(django_apps, None)  # idempotent: by name, no duplicates
     _assert_schedules()
     assert Schedule.objects.count() == len(SCHEDULES)
+
+
+@pytest.mark.parametrize(("day", "expected"), [("2026-03-07", "2026-03-08"), ("2026-10-31", "2026-11-01")])
+def test_a_nightly_schedule_keeps_its_local_hour_across_daylight_saving(settings, day, expected):
+    """django-q2 moves a daily schedule by a local day, so 03:30 stays 03:30 when the clocks change (TIME_ZONE)."""
+    settings.TIME_ZONE = "America/New_York"
+    zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    hour, minute = NIGHTLY["quickbooks-financials-refresh"]
+    at = datetime.datetime.fromisoformat(day).replace(hour=hour, minute=minute, tzinfo=zone)
+    schedule = Schedule(schedule_type=SCHEDULES["quickbooks-financials-refresh"][1], next_run=at)
+
+    after = schedule.calculate_next_run().astimezone(zone)
+
+    assert (after.date().isoformat(), after.hour, after.minute) == (expected, hour, minute)
+    elapsed = after.astimezone(datetime.UTC) - at.astimezone(datetime.UTC)
+    assert elapsed in (datetime.timedelta(hours=23), datetime.timedelta(hours=25))  # the local hour, not 24 h, kept
 
 
 # ---------------------------------------------------------------------------------------------------- CDC every 15'
@@ -165,7 +182,7 @@ def test_the_nightly_run_is_a_full_pull_even_after_a_good_import(
 # ---------------------------------------------------------------------------------------------------- nightly refresh
 
 
-def test_refresh_stores_overdue_invoices_and_crm_owned_summaries():
+def test_refresh_stores_overdue_invoices_and_every_summary_but_a_linked_balance():
     today = timezone.localdate()
     unlinked = ContactFactory()
     due_soon = InvoiceFactory(contact=unlinked, issue_date=today - datetime.timedelta(days=20), items=[("1", "400.00")])
@@ -188,7 +205,8 @@ def test_refresh_stores_overdue_invoices_and_crm_owned_summaries():
     unlinked.refresh_from_db()
     assert unlinked.total_sales == due_soon.total_amount + partly_paid.total_amount > Decimal("600")
     assert unlinked.outstanding_balance == unlinked.total_sales - Decimal("50.00")
-    assert Contact.objects.get(pk=linked.pk).outstanding_balance == Decimal("999.99")
+    linked.refresh_from_db()
+    assert linked.outstanding_balance == Decimal("999.99") and linked.total_sales == Decimal("10.63")  # 6.25 % tax
     assert financials_refresh(today=today + datetime.timedelta(days=11)).invoices_overdue == 0
 
 

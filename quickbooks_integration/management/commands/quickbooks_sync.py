@@ -19,6 +19,7 @@ SALES_FIGURES = (
     ("created", "created"),
     ("updated", "updated"),
     ("matched", "linked: typed in both systems"),
+    ("doubtful", "created beside a possible twin"),
     ("voided", "voided"),
     ("deleted", "deleted in QuickBooks"),
     ("unlinked_customer", "skipped: customer not linked"),

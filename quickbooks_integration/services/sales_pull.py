@@ -671,7 +671,7 @@ def waiting_entries(connection: QuickBooksAuth, entity: str) -> list[QuickBooksS
 
 
 def _waiting_apply(connection: QuickBooksAuth, entity: str, stats: dict[str, Any]) -> dict[str, Any]:
-    """Apply `waiting_entries` at the end of every run, in the run's last transaction."""
+    """Apply `waiting_entries` at the end of every changes (CDC) run, in a transaction of its own."""
     entries = waiting_entries(connection, entity)
     return _apply(connection, entity, entries).add_to(stats) if entries else stats
 

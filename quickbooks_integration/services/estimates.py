@@ -40,7 +40,7 @@ from django.db.models import Count, Prefetch, Sum
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from crm.models import Quote, QuoteItem, QuoteStatus
+from crm.models import Invoice, Quote, QuoteItem, QuoteStatus
 from crm.models.sales import LineItem
 from crm.money import ZERO, line_total
 from crm.services import document_totals, quote_recalculate
@@ -685,25 +685,53 @@ def _totals_check(
         crm_total=quote.total_amount,
     )
     if result.total_differs:
-        qbo_tax = qbo_money((estimate.get("TxnTaxDetail") or {}).get("TotalTax"))
-        result.message = (
-            f"QuickBooks' total {qbo_total} differs from the CRM's {quote.total_amount} "
-            f"(tax: QuickBooks {qbo_tax}, CRM {quote.tax_amount}); check the tax rate and the lines."
-        )
-        failure_record(
+        result.message = total_mismatch_record(
+            connection=connection,
+            document=quote,
+            data=estimate,
+            entity=ESTIMATE,
             kind=TOTAL_KIND,
             key=total_key(quote),
             direction=SyncFailure.Direction.PUSH,
-            error=TotalMismatchError(result.message),
-            connection_id=connection.pk,
-            entity_type=ESTIMATE,
-            entity_id=result.estimate_id,
-            obj=quote,
             retry_args={"quote_id": quote.pk},
+            advice="check the tax rate and the lines.",
         )
     else:
         failure_resolve(key=total_key(quote), actor=actor, resolution=f"totals agree at {qbo_total}")
     return result
+
+
+def total_mismatch_record(
+    *,
+    connection: QuickBooksAuth,
+    document: Quote | Invoice,
+    data: Mapping[str, Any],
+    entity: str,
+    kind: str,
+    key: str,
+    direction: str,
+    retry_args: Mapping[str, Any],
+    advice: str,
+) -> str:
+    """QBO's TotalAmt differing from the CRM document's total, as the one open failure row for `key` (never accepted
+    silently: issue 11), naming both totals and both taxes; returns the message. Pushes and pulls share it."""
+    qbo_tax = qbo_money((data.get("TxnTaxDetail") or {}).get("TotalTax"))
+    message = (
+        f"QuickBooks' total {qbo_money(data.get('TotalAmt'))} differs from the CRM's {document.total_amount} "
+        f"(tax: QuickBooks {qbo_tax}, CRM {document.tax_amount}); {advice}"
+    )
+    failure_record(
+        kind=kind,
+        key=key,
+        direction=direction,
+        error=TotalMismatchError(message),
+        connection_id=connection.pk,
+        entity_type=entity,
+        entity_id=str(data.get("Id") or ""),
+        obj=document,
+        retry_args=dict(retry_args),
+    )
+    return message
 
 
 def _status_follow(quote: Quote, estimate: Mapping[str, Any]) -> None:

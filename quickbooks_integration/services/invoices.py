@@ -47,7 +47,6 @@ from .estimates import (
     FOUND,
     PUSH_PERMISSION,
     SalesPushError,
-    TotalMismatchError,
     TotalsCompared,
     attempts_failed,
     connection_for_push,
@@ -59,6 +58,7 @@ from .estimates import (
     qbo_escape,
     request_id_for,
     sales_lines,
+    total_mismatch_record,
 )
 from .failures import failure_record, failure_resolve, failure_retry_register
 from .mirror import mirror_apply, mirror_link, qbo_time
@@ -253,21 +253,16 @@ def _invoice_apply(
             key=push_key(invoice), actor=actor, resolution=f"invoice {invoice.quickbooks_invoice_id} {outcome}"
         )
         if result.total_differs:
-            qbo_tax = qbo_money((data.get("TxnTaxDetail") or {}).get("TotalTax"))
-            result.message = (
-                f"QuickBooks' total {qbo_total} differs from the CRM's {invoice.total_amount} "
-                f"(tax: QuickBooks {qbo_tax}, CRM {invoice.tax_amount}); check the tax rate and the lines."
-            )
-            failure_record(
+            result.message = total_mismatch_record(
+                connection=connection,
+                document=invoice,
+                data=data,
+                entity=INVOICE,
                 kind=TOTAL_KIND,
                 key=total_key(invoice),
                 direction=SyncFailure.Direction.PUSH,
-                error=TotalMismatchError(result.message),
-                connection_id=connection.pk,
-                entity_type=INVOICE,
-                entity_id=invoice.quickbooks_invoice_id,
-                obj=invoice,
                 retry_args={"quote_id": quote.pk, "invoice_id": invoice.pk},
+                advice="check the tax rate and the lines.",
             )
         else:
             failure_resolve(key=total_key(invoice), actor=actor, resolution=f"totals agree at {qbo_total}")

@@ -204,22 +204,16 @@ def _total_check(
         if key in open_keys:
             failure_resolve(key=key, resolution=f"totals agree at {qbo_total}")
         return True
-    qbo_tax = qbo_money((data.get("TxnTaxDetail") or {}).get("TotalTax"))
-    message = (
-        f"QuickBooks {entity.lower()} {data.get('Id')}: QuickBooks' total {qbo_total} differs from the CRM's "
-        f"{document.total_amount} (tax: QuickBooks {qbo_tax}, CRM {document.tax_amount}); the CRM keeps its own "
-        "figures: check the discount, tax code and lines in QuickBooks."
-    )
-    failure_record(
+    estimate_push.total_mismatch_record(
+        connection=connection,
+        document=document,
+        data=data,
+        entity=entity,
         kind=kind,
         key=key,
         direction=SyncFailure.Direction.PULL,
-        error=estimate_push.TotalMismatchError(message),
-        connection_id=connection.pk,
-        entity_type=entity,
-        entity_id=str(data.get("Id")),
-        obj=document,
         retry_args={"connection_id": connection.pk, "entity_type": entity, "entity_id": str(data.get("Id"))},
+        advice="the CRM keeps its own figures: check the discount, tax code and lines in QuickBooks.",
     )
     return False
 

@@ -4,32 +4,35 @@ Total sales, the last payment and the average days to pay are derived from the C
 a contact linked to a QBO customer include the ones the sales pulls bring in. The outstanding balance is the one
 figure QBO owns once the contact is linked: the customers import writes the customer's BalanceWithJobs, which counts
 what the CRM may not hold (a job's invoice of another contact, a credit memo), so the CRM leaves it alone
-(`CRM_OWNS_BALANCE`). `invoice_recalculate` calls this after every invoice change, the payment services after a
+(`crm_owns_balance`). `invoice_recalculate` calls this after every invoice change, the payment services after a
 payment change.
 """
 
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db.models import BooleanField, Case, Max, Q, Sum, Value, When
+from django.db.models import Max, Sum
 
 from crm.models import Contact, Invoice, InvoiceStatus, Payment, PaymentApplication
 from crm.money import q
 
-# The one rule of who owns a contact's outstanding balance: QuickBooks, once the contact is linked to a QBO customer
-# (the customers import writes QBO's Balance there); the CRM, from its own invoices, otherwise. Every recalculation
-# goes through `contacts_financials_recalculate`, the only place that applies it.
-CRM_OWNS_BALANCE = Q(quickbooks_customer_id__isnull=True)
 SUMMARY_FIELDS = ("total_sales", "last_payment_date", "average_days_to_pay")
+
+
+def crm_owns_balance(contact: Contact) -> bool:
+    """The one rule of who owns a contact's outstanding balance: QuickBooks, once the contact is linked to a QBO
+    customer (the customers import writes QBO's Balance there); the CRM, from its own invoices, otherwise. Every
+    recalculation goes through `contacts_financials_recalculate`, the only place that applies it."""
+    return contact.quickbooks_customer_id is None
 
 
 def contacts_financials_recalculate(*, contact_ids: Iterable[int | None]) -> list[Contact]:
     """Recalculate the summary of each contact among `contact_ids` (the balance only where the CRM owns it, see
-    `CRM_OWNS_BALANCE`); returns the contacts."""
+    `crm_owns_balance`); returns the contacts."""
     ids = {pk for pk in contact_ids if pk is not None}
-    contacts = list(Contact.objects.filter(pk__in=ids).annotate(crm_owns_balance=_owns_balance()))
+    contacts = list(Contact.objects.filter(pk__in=ids))
     for contact in contacts:
-        _summary_write(contact, balance=contact.crm_owns_balance)
+        _summary_write(contact, balance=crm_owns_balance(contact))
     return contacts
 
 
@@ -37,10 +40,6 @@ def contact_financials_recalculate(*, contact: Contact) -> Contact:
     """The summary of one contact (its balance left as QBO's when it is linked)."""
     recalculated = contacts_financials_recalculate(contact_ids=[contact.pk])
     return recalculated[0] if recalculated else contact
-
-
-def _owns_balance() -> Case:
-    return Case(When(CRM_OWNS_BALANCE, then=Value(True)), default=Value(False), output_field=BooleanField())
 
 
 def _summary_write(contact: Contact, *, balance: bool) -> None:

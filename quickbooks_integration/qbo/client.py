@@ -265,18 +265,28 @@ def _query_rows(envelope: dict) -> list[dict]:
 
 
 def qbo_query(
-    *, connection: QuickBooksAuth, sql: str, page_size: int = PAGE_SIZE, sleeper: Sleeper | None = None
+    *,
+    connection: QuickBooksAuth,
+    sql: str,
+    page_size: int = PAGE_SIZE,
+    interactive: bool = False,
+    sleeper: Sleeper | None = None,
 ) -> Iterator[dict]:
     """Yield every row of a `SELECT * FROM …` statement, paging with STARTPOSITION (1-based) by ≤ 1000.
 
     `sql` must not carry STARTPOSITION/MAXRESULTS; give an ORDERBY (e.g. `ORDERBY Id`) for a stable order.
-    An empty answer is `{"QueryResponse": {}}` (API.md §3.2).
+    An empty answer is `{"QueryResponse": {}}` (API.md §3.2). `interactive` as in `qbo_call`, for every page.
     """
     size = max(1, min(page_size, PAGE_SIZE))
     start = 1
     while True:
         statement = f"{sql.strip()} STARTPOSITION {start} MAXRESULTS {size}"
-        envelope = qbo_call(connection=connection, operation=lambda qb, s=statement: qb.query(s), sleeper=sleeper)
+        envelope = qbo_call(
+            connection=connection,
+            operation=lambda qb, s=statement: qb.query(s),
+            interactive=interactive,
+            sleeper=sleeper,
+        )
         rows = _query_rows(envelope)
         yield from rows
         if len(rows) < size:

@@ -9,7 +9,6 @@ the client; amounts are converted with the pulls' own `qbo_money`, so "agree" me
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -20,7 +19,7 @@ from crm.models import Contact, Invoice, InvoiceStatus
 from crm.money import q
 
 from ..models import QuickBooksAuth, QuickBooksSync, SyncRun
-from ..qbo.client import PAGE_SIZE, qbo_get, qbo_query
+from ..qbo.client import qbo_query
 from ..qbo.numbers import qbo_money
 from .customers import KIND as KIND_CUSTOMERS
 from .sales_mapping import CUSTOMER, INVOICE
@@ -73,29 +72,6 @@ class Reconciliation:
         )
 
 
-def _qbo_rows(*, connection: QuickBooksAuth, sql: str, interactive: bool) -> Iterator[dict]:
-    """Every row of `sql`, a page of 1000 per call (API.md §3.2).
-
-    Outside a web request this is `qbo_query`, whose retries may wait minutes on a throttle (429: ≥ 60 s). A page
-    must answer within seconds, and `qbo_query` has no `interactive` switch, so the page pages itself through
-    `qbo_get` (`GET …/query?query=`, which QBO and the emulator answer as they answer the POST): one attempt per
-    call and a short limiter wait, so a throttled or refused read is an error to show at once.
-    """
-    if not interactive:
-        yield from qbo_query(connection=connection, sql=sql)
-        return
-    start = 1
-    while True:
-        statement = f"{sql} STARTPOSITION {start} MAXRESULTS {PAGE_SIZE}"
-        envelope = qbo_get(connection=connection, path="query", params={"query": statement}, interactive=True)
-        response = envelope.get("QueryResponse") or {}
-        rows = next((value for value in response.values() if isinstance(value, list)), [])
-        yield from rows
-        if len(rows) < PAGE_SIZE:
-            return
-        start += len(rows)
-
-
 def _qbo_copies(
     *, connection: QuickBooksAuth, entity: str, live: bool, where: str = "", interactive: bool = False
 ) -> dict[str, dict | None]:
@@ -103,7 +79,8 @@ def _qbo_copies(
     from QBO, one query per 1000 (API.md §3.2)."""
     if live:
         sql = f"SELECT * FROM {entity}" + (f" WHERE {where}" if where else "") + " ORDERBY Id"  # noqa: S608  # nosec B608 (QBO's query language, constants only)
-        return {str(row["Id"]): row for row in _qbo_rows(connection=connection, sql=sql, interactive=interactive)}
+        rows = qbo_query(connection=connection, sql=sql, interactive=interactive)
+        return {str(row["Id"]): row for row in rows}
     return {
         entity_id: (None if deleted_at is not None else payload)
         for entity_id, payload, deleted_at in QuickBooksSync.objects.filter(
@@ -129,9 +106,10 @@ def sales_reconcile(*, connection: QuickBooksAuth, live: bool = False, interacti
     """Every linked invoice's total and balance, and every linked contact's balance, against QBO's figures.
 
     Without `live` QBO's figures are the ledger's last copies (no API call); with `live` they are read again
-    (`SELECT * FROM Invoice` and every Customer, active or not, a call per 1000; `interactive` for a web request,
-    see `_qbo_rows`). A contact's balance is its customer's BalanceWithJobs (its jobs' invoices roll up to it, as
-    the customers import writes it). Four queries plus two for the ledger's time, however many rows: each side is
+    (`SELECT * FROM Invoice` and every Customer, active or not, a call per 1000; `interactive` for a web request:
+    one attempt per call and a short limiter wait, so a throttled or refused read is an error to show at once). A
+    contact's balance is its customer's BalanceWithJobs (its jobs' invoices roll up to it, as the customers import
+    writes it). Four queries plus two for the ledger's time, however many rows: each side is
     read once into memory (`only` the compared columns) and matched by QBO id.
     """
     as_of = timezone.now() if live else _ledger_as_of(connection=connection)

@@ -36,7 +36,7 @@ Decisions, and why:
 6. **Contact summaries**: `contacts_financials_recalculate` for every contact touched: total sales, last payment
    and average days to pay from the CRM's invoices and payments, pulled ones included; the outstanding balance
    only for an unlinked contact: a linked one carries QBO's BalanceWithJobs, written by the customers import
-   (`crm/services/contacts.py::CRM_OWNS_BALANCE`).
+   (`crm/services/contacts.py::crm_owns_balance`).
 7. **Estimate status**: Accepted, Rejected and Closed move the quote (`estimates.quote_status_pulled`); Pending,
    QBO's default, keeps what the CRM knows, and a converted quote stays converted (docs/decisions.md 22).
 8. **A document typed in both systems is linked, not copied** (`sales_twins.py`): before creating a CRM row for a

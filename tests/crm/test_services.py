@@ -164,7 +164,7 @@ def test_payment_in_another_currency_refused(contact, invoice):
 
 
 def test_a_linked_contacts_balance_is_left_to_quickbooks(contact):
-    """One rule (`CRM_OWNS_BALANCE`): a linked contact keeps QBO's balance, through every entry point; its sales,
+    """One rule (`crm_owns_balance`): a linked contact keeps QBO's balance, through every entry point; its sales,
     last payment and days to pay come from the CRM's documents (pulled ones included) like anyone's."""
     linked = ContactFactory(quickbooks_customer_id="58", outstanding_balance=D("12.34"), total_sales=D("99.00"))
     linked_invoice = InvoiceFactory(contact=linked, items=[("1", "100")], tax_rate=D("0"))
